@@ -1,0 +1,85 @@
+//! Error types of the protocol core.
+
+use std::fmt;
+
+/// What was wrong with bytes that claimed to be Engine.IO packets.
+///
+/// Decoding never panics: every malformed input ends in one of these.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The packet was empty: not even a type digit.
+    Empty,
+    /// The first character is not a packet type (`0`-`6`) nor `b` (base64 binary).
+    UnknownPacketType(char),
+    /// Text that must be UTF-8 was not.
+    InvalidUtf8 {
+        /// How many leading bytes were valid.
+        valid_up_to: usize,
+    },
+    /// A `b` packet whose data is not standard base64.
+    InvalidBase64(String),
+    /// The open packet was not the JSON object the protocol defines.
+    InvalidHandshake(String),
+    /// The first packet of a new session was not an open packet.
+    ExpectedOpen,
+    /// The server framed its answer as Engine.IO protocol v3 (`97:0{…}`): it is an
+    /// engine.io 3.x server (socket.io 2.x), which does not speak v4.
+    ProtocolV3,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::Empty => f.write_str("empty packet"),
+            DecodeError::UnknownPacketType(c) => {
+                write!(f, "unknown packet type {c:?}")
+            }
+            DecodeError::InvalidUtf8 { valid_up_to } => {
+                write!(f, "text is not UTF-8 (valid up to byte {valid_up_to})")
+            }
+            DecodeError::InvalidBase64(e) => write!(f, "invalid base64 binary packet: {e}"),
+            DecodeError::InvalidHandshake(e) => write!(f, "invalid open packet: {e}"),
+            DecodeError::ExpectedOpen => {
+                f.write_str("the server's first packet was not an open packet")
+            }
+            DecodeError::ProtocolV3 => f.write_str(
+                "the server speaks Engine.IO protocol v3 (engine.io 3.x / socket.io 2.x), not v4",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// Why [`Session::send`](crate::Session::send) refused a message.
+///
+/// The message is handed back so that nothing is lost.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendError {
+    /// The message that was not queued.
+    pub payload: crate::Payload,
+    /// Why.
+    pub kind: SendErrorKind,
+}
+
+/// Why a message could not be queued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendErrorKind {
+    /// The session is not open yet: the handshake has not completed.
+    NotConnected,
+    /// The session is closing or closed.
+    Closed,
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            SendErrorKind::NotConnected => f.write_str("not connected yet"),
+            SendErrorKind::Closed => f.write_str("the connection is closed"),
+        }
+    }
+}
+
+impl std::error::Error for SendError {}

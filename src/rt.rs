@@ -1,0 +1,402 @@
+//! The seams between the client and the world: spawning, time, HTTP, WebSocket and TCP.
+//!
+//! Nothing in this crate's core names an async runtime. The client runs on whatever
+//! implements these small traits. The `tokio`, `smol` and `async-std` features provide
+//! implementations (in `adapters/`); implement them yourself to run on any other executor.
+//!
+//! The traits are shaped after hyper's `rt` module (`Executor`, `Timer`) and quinn's
+//! `Runtime`: object-safe, `Send + Sync`, and free of join handles, because cancellation
+//! lives in the protocol core (a request that is no longer wanted is simply dropped), not
+//! in runtime-specific handle semantics.
+
+use std::fmt;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::io::{AsyncRead, AsyncWrite};
+use futures::{Sink, Stream};
+
+use crate::packet::Frame;
+
+/// Runs detached tasks: the client's background work and
+/// `start_background_task`.
+///
+/// `spawn` must not block and must not panic for lack of a "current runtime": an adapter
+/// captures its runtime handle when it is constructed.
+///
+/// ```
+/// use futures::future::BoxFuture;
+/// use futures::executor::ThreadPool;
+/// use engineio::rt::Spawner;
+///
+/// struct PoolSpawner(ThreadPool);
+///
+/// impl Spawner for PoolSpawner {
+///     fn spawn(&self, task: BoxFuture<'static, ()>) {
+///         self.0.spawn_ok(task);
+///     }
+/// }
+///
+/// let spawner = PoolSpawner(ThreadPool::new().unwrap());
+/// let (tx, rx) = std::sync::mpsc::channel();
+/// spawner.spawn(Box::pin(async move { tx.send(42).unwrap() }));
+/// assert_eq!(rx.recv().unwrap(), 42);
+/// ```
+pub trait Spawner: Send + Sync + 'static {
+    /// Starts `task` and lets it run to completion on its own.
+    fn spawn(&self, task: BoxFuture<'static, ()>);
+}
+
+/// Sleeps and tells the time.
+///
+/// `now` defaults to [`Instant::now`]. A timer whose clock does not stop while the machine
+/// is suspended may override it, so that a heartbeat deadline that passed during a
+/// suspend is noticed on wake-up.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use futures::future::BoxFuture;
+/// use engineio::rt::Timer;
+///
+/// /// A timer with no runtime at all: each sleep parks a thread.
+/// struct ThreadTimer;
+///
+/// impl Timer for ThreadTimer {
+///     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+///         let (tx, rx) = futures::channel::oneshot::channel::<()>();
+///         std::thread::spawn(move || {
+///             std::thread::sleep(duration);
+///             let _ = tx.send(());
+///         });
+///         Box::pin(async move {
+///             let _ = rx.await;
+///         })
+///     }
+/// }
+///
+/// let start = Instant::now();
+/// futures::executor::block_on(ThreadTimer.sleep(Duration::from_millis(20)));
+/// assert!(start.elapsed() >= Duration::from_millis(20));
+/// ```
+pub trait Timer: Send + Sync + 'static {
+    /// A future that completes after `duration`.
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
+
+    /// A future that completes at `deadline`. The default sleeps for the time left by
+    /// [`now`](Timer::now).
+    fn sleep_until(&self, deadline: Instant) -> BoxFuture<'static, ()> {
+        self.sleep(deadline.saturating_duration_since(self.now()))
+    }
+
+    /// The current time, as the protocol core measures deadlines.
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}
+
+/// What went wrong below the Engine.IO protocol: connecting, TLS, I/O, limits.
+///
+/// One opaque type with predicates, in the manner of hyper's error: `Display` says what
+/// failed at this level, and the underlying error is in [`source`](std::error::Error::source).
+#[derive(Debug)]
+pub struct ConnectorError {
+    kind: ConnectorErrorKind,
+    context: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+/// The class of a [`ConnectorError`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConnectorErrorKind {
+    /// The TCP connection could not be made (refused, unreachable, name not resolved).
+    Connect,
+    /// The TLS handshake failed, usually a certificate problem.
+    Tls,
+    /// Reading or writing failed, or the peer ended the stream early.
+    Io,
+    /// The response broke the HTTP or WebSocket protocol.
+    Protocol,
+    /// The response was larger than the receive limit.
+    TooLarge,
+    /// The WebSocket handshake was refused with an HTTP status.
+    HttpStatus(u16),
+    /// Anything else.
+    Other,
+}
+
+impl ConnectorError {
+    /// A new error of `kind`; `context` says what was being done ("connecting to
+    /// http://127.0.0.1:5000"), `source` is the cause.
+    pub fn new(
+        kind: ConnectorErrorKind,
+        context: impl Into<String>,
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> ConnectorError {
+        ConnectorError {
+            kind,
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// An I/O error, classified: refused or unreachable connections are
+    /// [`Connect`](ConnectorErrorKind::Connect), everything else [`Io`](ConnectorErrorKind::Io).
+    pub fn io(context: impl Into<String>, e: io::Error) -> ConnectorError {
+        let kind = match e.kind() {
+            io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::AddrNotAvailable
+            | io::ErrorKind::NotFound => ConnectorErrorKind::Connect,
+            _ => ConnectorErrorKind::Io,
+        };
+        ConnectorError::new(kind, context, Some(Box::new(e)))
+    }
+
+    /// The class of error.
+    pub fn kind(&self) -> ConnectorErrorKind {
+        self.kind
+    }
+
+    /// What was being done.
+    pub fn context(&self) -> &str {
+        &self.context
+    }
+
+    /// Whether the connection could not be made.
+    pub fn is_connect(&self) -> bool {
+        self.kind == ConnectorErrorKind::Connect
+    }
+
+    /// Whether TLS failed (usually the certificate).
+    pub fn is_tls(&self) -> bool {
+        self.kind == ConnectorErrorKind::Tls
+    }
+}
+
+impl fmt::Display for ConnectorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.kind {
+            ConnectorErrorKind::Connect => "connection failed",
+            ConnectorErrorKind::Tls => "TLS failed (certificate problem?)",
+            ConnectorErrorKind::Io => "I/O error",
+            ConnectorErrorKind::Protocol => "protocol error",
+            ConnectorErrorKind::TooLarge => "response larger than the receive limit",
+            ConnectorErrorKind::HttpStatus(s) => return write!(f, "{}: HTTP {s}", self.context),
+            ConnectorErrorKind::Other => "error",
+        };
+        if self.context.is_empty() {
+            f.write_str(what)
+        } else {
+            write!(f, "{}: {what}", self.context)
+        }
+    }
+}
+
+impl std::error::Error for ConnectorError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Sends HTTP requests: the long-polling transport. The Rust form of python-engineio's
+/// `http_session`.
+///
+/// The client sends at most one GET and one POST at a time for a session and expects them
+/// to travel on different connections (a pooling connector does this by itself: the
+/// second request finds the first connection busy). A request the client no longer wants
+/// is dropped; the connector must then not reuse that connection.
+///
+/// ```
+/// use async_trait::async_trait;
+/// use bytes::Bytes;
+/// use engineio::rt::{ConnectorError, HttpConnector};
+///
+/// /// Answers every request itself; a real connector speaks HTTP over the network.
+/// struct Canned;
+///
+/// #[async_trait]
+/// impl HttpConnector for Canned {
+///     async fn request(
+///         &self,
+///         request: http::Request<Bytes>,
+///         max_body: usize,
+///     ) -> Result<http::Response<Bytes>, ConnectorError> {
+///         assert!(request.uri().query().unwrap().contains("EIO=4"));
+///         let body = Bytes::from_static(b"ok");
+///         assert!(body.len() <= max_body);
+///         Ok(http::Response::new(body))
+///     }
+/// }
+///
+/// let req = http::Request::post("http://h/engine.io/?EIO=4&transport=polling&sid=x")
+///     .body(Bytes::from_static(b"4hi"))
+///     .unwrap();
+/// let resp = futures::executor::block_on(Canned.request(req, 1 << 20)).unwrap();
+/// assert_eq!(resp.body().as_ref(), b"ok");
+/// ```
+#[async_trait]
+pub trait HttpConnector: Send + Sync + 'static {
+    /// Sends `request` and reads the whole response body, failing with
+    /// [`ConnectorErrorKind::TooLarge`] rather than reading more than `max_body` bytes.
+    /// Decompress `gzip`/`deflate` bodies if the request asked for them.
+    async fn request(
+        &self,
+        request: http::Request<Bytes>,
+        max_body: usize,
+    ) -> Result<http::Response<Bytes>, ConnectorError>;
+}
+
+/// A WebSocket message as the client sees it: data frames and the close frame.
+/// WebSocket-level pings are the connector's business.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WsMessage {
+    /// A text or binary frame.
+    Data(Frame),
+    /// A close frame; `code` is 1005 when the frame carried none.
+    Close {
+        /// The close code.
+        code: u16,
+        /// The close reason, possibly empty.
+        reason: String,
+    },
+}
+
+/// The sending half of an open WebSocket.
+pub type WsSink = Pin<Box<dyn Sink<WsMessage, Error = ConnectorError> + Send>>;
+/// The receiving half of an open WebSocket. The stream ends after a close frame, or
+/// without one when the connection drops.
+pub type WsStream = Pin<Box<dyn Stream<Item = Result<WsMessage, ConnectorError>> + Send>>;
+
+/// Opens WebSocket connections: the WebSocket transport.
+///
+/// The request carries the URL (`ws://` or `wss://`) and the headers to send, cookies
+/// included. Messages larger than `max_message` bytes must fail the stream with
+/// [`ConnectorErrorKind::TooLarge`] rather than be buffered.
+///
+/// ```
+/// use async_trait::async_trait;
+/// use futures::{SinkExt, StreamExt};
+/// use engineio::rt::{ConnectorError, WebSocketConnector, WsMessage, WsSink, WsStream};
+/// use engineio::Frame;
+///
+/// /// An in-memory "WebSocket" that echoes what it is sent.
+/// struct Loopback;
+///
+/// #[async_trait]
+/// impl WebSocketConnector for Loopback {
+///     async fn connect(
+///         &self,
+///         _request: http::Request<()>,
+///         _max_message: usize,
+///     ) -> Result<(WsSink, WsStream), ConnectorError> {
+///         let (tx, rx) = futures::channel::mpsc::unbounded::<WsMessage>();
+///         let sink = tx.sink_map_err(|e| {
+///             ConnectorError::new(engineio::rt::ConnectorErrorKind::Io, "loopback", Some(Box::new(e)))
+///         });
+///         Ok((Box::pin(sink), Box::pin(rx.map(Ok))))
+///     }
+/// }
+///
+/// futures::executor::block_on(async {
+///     let req = http::Request::get("ws://h/engine.io/?EIO=4&transport=websocket").body(()).unwrap();
+///     let (mut tx, mut rx) = Loopback.connect(req, 1 << 20).await.unwrap();
+///     tx.send(WsMessage::Data(Frame::Text("2probe".into()))).await.unwrap();
+///     assert_eq!(rx.next().await.unwrap().unwrap(), WsMessage::Data(Frame::Text("2probe".into())));
+/// });
+/// ```
+#[async_trait]
+pub trait WebSocketConnector: Send + Sync + 'static {
+    /// Performs the WebSocket handshake for `request` and returns the two halves.
+    async fn connect(
+        &self,
+        request: http::Request<()>,
+        max_message: usize,
+    ) -> Result<(WsSink, WsStream), ConnectorError>;
+}
+
+/// A byte stream: what a [`Dialer`] returns, and what TLS, HTTP and WebSocket run over.
+pub trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
+
+/// Opens TCP connections; the built-in HTTP and WebSocket connectors run over it, so a
+/// runtime adapter needs only this to give them sockets.
+///
+/// ```
+/// use async_trait::async_trait;
+/// use engineio::rt::{Dialer, Io};
+///
+/// /// Refuses everything: a dialer for a sandbox with no network.
+/// struct NoNetwork;
+///
+/// #[async_trait]
+/// impl Dialer for NoNetwork {
+///     async fn dial(&self, host: &str, port: u16) -> std::io::Result<Box<dyn Io>> {
+///         Err(std::io::Error::new(
+///             std::io::ErrorKind::ConnectionRefused,
+///             format!("no network for {host}:{port}"),
+///         ))
+///     }
+/// }
+///
+/// let err = futures::executor::block_on(NoNetwork.dial("127.0.0.1", 5000)).err().unwrap();
+/// assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+/// ```
+#[async_trait]
+pub trait Dialer: Send + Sync + 'static {
+    /// Connects to `host:port` (a name or an IP address), with `TCP_NODELAY` set.
+    async fn dial(&self, host: &str, port: u16) -> io::Result<Box<dyn Io>>;
+}
+
+impl<T: Spawner + ?Sized> Spawner for Arc<T> {
+    fn spawn(&self, task: BoxFuture<'static, ()>) {
+        (**self).spawn(task)
+    }
+}
+
+impl<T: Timer + ?Sized> Timer for Arc<T> {
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        (**self).sleep(duration)
+    }
+    fn sleep_until(&self, deadline: Instant) -> BoxFuture<'static, ()> {
+        (**self).sleep_until(deadline)
+    }
+    fn now(&self) -> Instant {
+        (**self).now()
+    }
+}
+
+#[async_trait]
+impl<T: HttpConnector + ?Sized> HttpConnector for Arc<T> {
+    async fn request(
+        &self,
+        request: http::Request<Bytes>,
+        max_body: usize,
+    ) -> Result<http::Response<Bytes>, ConnectorError> {
+        (**self).request(request, max_body).await
+    }
+}
+
+#[async_trait]
+impl<T: WebSocketConnector + ?Sized> WebSocketConnector for Arc<T> {
+    async fn connect(
+        &self,
+        request: http::Request<()>,
+        max_message: usize,
+    ) -> Result<(WsSink, WsStream), ConnectorError> {
+        (**self).connect(request, max_message).await
+    }
+}
+
+#[async_trait]
+impl<T: Dialer + ?Sized> Dialer for Arc<T> {
+    async fn dial(&self, host: &str, port: u16) -> io::Result<Box<dyn Io>> {
+        (**self).dial(host, port).await
+    }
+}

@@ -1,0 +1,922 @@
+//! The Engine.IO v4 client session: a deterministic state machine with no I/O.
+//!
+//! A [`Session`] holds everything a client knows about one connection and decides every
+//! request, frame and timeout; a driver performs them. It opens no socket, spawns nothing
+//! and reads no clock: every input carries `now`, and every deadline is a pure function of
+//! the inputs, so the whole protocol is testable on a fake clock.
+//!
+//! # Methods, by family
+//!
+//! - Getters: [`sid`](Session::sid), [`handshake`](Session::handshake),
+//!   [`transport`](Session::transport), [`is_open`](Session::is_open),
+//!   [`is_closed`](Session::is_closed), [`queued`](Session::queued).
+//! - Inputs, `handle_*`: the results of the driver's requests and WebSocket reads
+//!   ([`handle_response`](Session::handle_response),
+//!   [`handle_request_failed`](Session::handle_request_failed),
+//!   [`handle_ws_connected`](Session::handle_ws_connected),
+//!   [`handle_ws_frame`](Session::handle_ws_frame),
+//!   [`handle_ws_closed`](Session::handle_ws_closed),
+//!   [`handle_ws_failed`](Session::handle_ws_failed)) and the passing of time
+//!   ([`handle_timeout`](Session::handle_timeout)).
+//! - Commands from the application: [`send`](Session::send), [`close`](Session::close).
+//! - Outputs, `poll_*`: after any input or command, call
+//!   [`poll_transmit`](Session::poll_transmit) until it returns `None` and perform each
+//!   [`Transmit`]; then drain [`poll_event`](Session::poll_event); then arm one timer for
+//!   [`poll_timeout`](Session::poll_timeout) and call `handle_timeout` when it fires.
+//!
+//! # The rules it keeps
+//!
+//! - At most one GET and one POST in flight; a POST holds at most 16 packets and stays
+//!   under the server's `maxPayload` (a single larger packet goes alone).
+//! - A ping (`2`) is answered with a pong (`3`) carrying the same data. The client never
+//!   pings. Missing the deadline of pingInterval + pingTimeout, counted from the handshake
+//!   and from each ping, ends the session with [`TransportFailure::PingTimeout`].
+//! - The upgrade follows the reference client: open a WebSocket, send `2probe`, expect
+//!   `3probe`, pause polling (no new writes, no new poll), wait for the GET and POST in
+//!   flight, then send `5` and flush the buffered writes on the WebSocket. One difference:
+//!   once `2probe` is sent, a poll that returns is not re-issued until the probe is decided,
+//!   because python-engineio answers the pending poll with `6` on the probe and would leave
+//!   a re-issued one hanging until its next ping. A probe that fails (error, close, wrong
+//!   answer, or no answer within the upgrade timeout) leaves the session on polling with
+//!   nothing lost.
+//! - A close packet on any transport ends the session at once as
+//!   [`DisconnectReason::ServerDisconnect`]; so does a WebSocket close frame. A failed
+//!   request, a stream that ends without a close frame, bad data, or a missed ping deadline
+//!   is a [`DisconnectReason::TransportError`].
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::Uri;
+
+use crate::error::{DecodeError, SendError, SendErrorKind};
+use crate::packet::Frame;
+use crate::payload;
+use crate::reason::{DisconnectReason, HttpStatusError, ServerClose, TransportFailure};
+use crate::url::{Endpoint, TransportKind};
+use crate::{Handshake, Packet, Payload};
+
+/// Which transports a client may use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Transports {
+    /// Long-polling only.
+    Polling,
+    /// WebSocket only: the session opens directly on a WebSocket.
+    WebSocket,
+    /// Open on long-polling, then upgrade to WebSocket when the server offers it. The
+    /// default, as in python-engineio and engine.io-client.
+    #[default]
+    Upgrade,
+}
+
+/// How a [`Session`] behaves: timeouts and limits.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct SessionConfig {
+    /// Which transports to use.
+    pub transports: Transports,
+    /// How long the handshake, each POST and the opening of a WebSocket may take.
+    /// Default: 5 s, as in python-engineio.
+    pub request_timeout: Duration,
+    /// How long an upgrade may take from opening the probe WebSocket to sending `5`
+    /// before it is abandoned and the session stays on polling. Default: 10 s, the
+    /// server-side default of node's engine.io.
+    pub upgrade_timeout: Duration,
+    /// Add a `t` cache-busting parameter to every polling request, as engine.io-client
+    /// does. Default: off; some servers and proxies reject unknown parameters.
+    pub timestamp_requests: bool,
+    /// The most packets in one POST. Default (and the effective maximum for
+    /// python-engineio servers): 16.
+    pub max_packets_per_post: usize,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            transports: Transports::Upgrade,
+            request_timeout: Duration::from_secs(5),
+            upgrade_timeout: Duration::from_secs(10),
+            timestamp_requests: false,
+            max_packets_per_post: payload::MAX_PACKETS_PER_POST,
+        }
+    }
+}
+
+/// A long-polling request kind; used to report a request's result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Request {
+    /// The long-poll GET (including the handshake).
+    Get,
+    /// A POST of packets.
+    Post,
+}
+
+/// Something the driver must do, returned by [`Session::poll_transmit`].
+///
+/// Each variant says what to report back when it is done.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Transmit {
+    /// Send a GET to `uri` and report the result with
+    /// [`handle_response`](Session::handle_response)`(Request::Get, …)` or
+    /// [`handle_request_failed`](Session::handle_request_failed)`(Request::Get, …)`.
+    /// It may legitimately take up to pingInterval to answer.
+    Get {
+        /// The request URL.
+        uri: Uri,
+    },
+    /// POST `body` to `uri` with `Content-Type: text/plain;charset=UTF-8` and report the
+    /// result with `Request::Post`. Use a different HTTP connection than the pending GET.
+    Post {
+        /// The request URL.
+        uri: Uri,
+        /// The payload: UTF-8 text.
+        body: Bytes,
+    },
+    /// Open a WebSocket to `uri` and report
+    /// [`handle_ws_connected`](Session::handle_ws_connected) or
+    /// [`handle_ws_failed`](Session::handle_ws_failed). A session has at most one.
+    WsOpen {
+        /// The WebSocket URL (`ws://` or `wss://`).
+        uri: Uri,
+    },
+    /// Send a frame on the WebSocket.
+    WsSend(Frame),
+    /// Close the WebSocket: send a close frame and stop reading it. Nothing more is
+    /// reported about it.
+    WsClose,
+}
+
+/// Something that happened, returned by [`Session::poll_event`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The handshake completed; [`Session::handshake`] has its details.
+    Connected,
+    /// A message from the server, in the order the server sent it.
+    Message(Payload),
+    /// The session moved from polling to WebSocket.
+    Upgraded,
+    /// The upgrade was abandoned; the session goes on over polling.
+    UpgradeFailed(TransportFailure),
+    /// The handshake failed; the session never opened and is now closed.
+    ConnectFailed(TransportFailure),
+    /// The open session ended (the last event). Also reported, as a client disconnect, when
+    /// [`Session::close`] interrupts the handshake.
+    Disconnected(DisconnectReason),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for the open packet.
+    Handshake,
+    /// Open.
+    Open,
+    /// The client asked to close; over polling, the close packet is on its way.
+    Closing,
+    /// Done; only already-queued transmits remain.
+    Closed,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Probe {
+    /// No upgrade under way.
+    Idle,
+    /// The probe WebSocket is being opened.
+    Connecting,
+    /// `2probe` sent; waiting for `3probe`. New polls are held.
+    Probing,
+    /// `3probe` received; polling paused, waiting for the requests in flight.
+    Draining,
+}
+
+/// The session's timers; each has at most one deadline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Timer {
+    /// The handshake must complete by then.
+    Handshake,
+    /// The POST in flight must be answered by then.
+    Post,
+    /// A ping (or the handshake) must have been seen by then.
+    Ping,
+    /// The upgrade must be done by then.
+    Upgrade,
+}
+
+impl Timer {
+    const ALL: [Timer; 4] = [Timer::Handshake, Timer::Post, Timer::Ping, Timer::Upgrade];
+}
+
+#[derive(Debug, Default)]
+struct Timers([Option<Instant>; 4]);
+
+impl Timers {
+    fn set(&mut self, t: Timer, at: Option<Instant>) {
+        self.0[t as usize] = at;
+    }
+    fn stop(&mut self, t: Timer) {
+        self.0[t as usize] = None;
+    }
+    fn expired(&self, t: Timer, now: Instant) -> bool {
+        self.0[t as usize].is_some_and(|at| at <= now)
+    }
+    fn next(&self) -> Option<Instant> {
+        self.0.iter().flatten().min().copied()
+    }
+}
+
+/// One Engine.IO v4 client session, without I/O. See the [module docs](self) for the
+/// order in which to call its methods.
+///
+/// ```
+/// use std::time::Instant;
+/// use bytes::Bytes;
+/// use engineio::{Endpoint, Event, Payload, Request, Session, SessionConfig, Transmit, Transports};
+///
+/// let now = Instant::now();
+/// let endpoint = Endpoint::parse("http://localhost:5000").unwrap();
+/// let mut config = SessionConfig::default();
+/// config.transports = Transports::Polling;
+/// let mut session = Session::new(endpoint, config, now);
+///
+/// // The first thing to do is the handshake GET.
+/// let Some(Transmit::Get { uri }) = session.poll_transmit(now) else { panic!() };
+/// assert_eq!(uri.query(), Some("EIO=4&transport=polling"));
+///
+/// // The server answers with the open packet and, here, a message.
+/// session.handle_response(
+///     now,
+///     Request::Get,
+///     200,
+///     Bytes::from_static(b"0{\"sid\":\"abc\",\"upgrades\":[],\"pingInterval\":25000,\"pingTimeout\":20000}\x1e4hi"),
+/// );
+/// assert_eq!(session.poll_event(), Some(Event::Connected));
+/// assert_eq!(session.poll_event(), Some(Event::Message(Payload::from("hi"))));
+/// assert_eq!(session.sid(), Some("abc"));
+///
+/// // Sending queues a packet; the next transmits are the long poll and a POST.
+/// session.send("hello").unwrap();
+/// let mut transmits = Vec::new();
+/// while let Some(t) = session.poll_transmit(now) { transmits.push(t) }
+/// assert!(matches!(&transmits[0], Transmit::Post { body, .. } if body.as_ref() == b"4hello"));
+/// assert!(matches!(&transmits[1], Transmit::Get { .. }));
+/// ```
+#[derive(Debug)]
+pub struct Session {
+    endpoint: Endpoint,
+    config: SessionConfig,
+    phase: Phase,
+    handshake: Option<Handshake>,
+    transport: TransportKind,
+    probe: Probe,
+    /// A WebSocket exists (opening or open); `WsClose` must be sent to end it.
+    ws: bool,
+    ws_connected: bool,
+    get_in_flight: bool,
+    post_in_flight: bool,
+    /// The POST in flight carries the client's close packet.
+    post_has_close: bool,
+    /// The close packet is queued or sent.
+    close_queued: bool,
+    write_buf: VecDeque<Packet>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    timers: Timers,
+    request_counter: u64,
+}
+
+impl Session {
+    /// Starts a session: the first [`poll_transmit`](Self::poll_transmit) is the handshake
+    /// (a polling GET, or a WebSocket open for [`Transports::WebSocket`]).
+    pub fn new(endpoint: Endpoint, config: SessionConfig, now: Instant) -> Session {
+        let mut s = Session {
+            endpoint,
+            phase: Phase::Handshake,
+            handshake: None,
+            transport: TransportKind::Polling,
+            probe: Probe::Idle,
+            ws: false,
+            ws_connected: false,
+            get_in_flight: false,
+            post_in_flight: false,
+            post_has_close: false,
+            close_queued: false,
+            write_buf: VecDeque::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            timers: Timers::default(),
+            request_counter: 0,
+            config,
+        };
+        s.timers
+            .set(Timer::Handshake, now.checked_add(s.config.request_timeout));
+        if s.config.transports == Transports::WebSocket {
+            s.transport = TransportKind::WebSocket;
+            s.ws = true;
+            let uri = s.endpoint.uri(TransportKind::WebSocket, None, None);
+            s.transmits.push_back(Transmit::WsOpen { uri });
+        } else {
+            let uri = s.polling_uri();
+            s.get_in_flight = true;
+            s.transmits.push_back(Transmit::Get { uri });
+        }
+        s
+    }
+
+    // ----- getters -------------------------------------------------------------------
+
+    /// The session id, once the handshake is done.
+    pub fn sid(&self) -> Option<&str> {
+        self.handshake.as_ref().map(|h| h.sid.as_str())
+    }
+
+    /// The server's handshake, once received.
+    pub fn handshake(&self) -> Option<&Handshake> {
+        self.handshake.as_ref()
+    }
+
+    /// The transport in use (polling until an upgrade completes).
+    pub fn transport(&self) -> TransportKind {
+        self.transport
+    }
+
+    /// The endpoint the session talks to.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Whether the session is open: messages can be sent.
+    pub fn is_open(&self) -> bool {
+        self.phase == Phase::Open
+    }
+
+    /// Whether the session has ended. Drain [`poll_transmit`](Self::poll_transmit) one
+    /// last time (it may hold a final close frame), then drop any request still in flight.
+    pub fn is_closed(&self) -> bool {
+        self.phase == Phase::Closed
+    }
+
+    /// Whether an upgrade to WebSocket is under way.
+    pub fn is_upgrading(&self) -> bool {
+        self.probe != Probe::Idle
+    }
+
+    /// How many packets wait to be written.
+    pub fn queued(&self) -> usize {
+        self.write_buf.len()
+    }
+
+    // ----- commands ------------------------------------------------------------------
+
+    /// Queues a message for the server.
+    ///
+    /// Fails, handing the message back, before the handshake completes and after the
+    /// session started closing.
+    pub fn send(&mut self, payload: impl Into<Payload>) -> Result<(), SendError> {
+        let payload = payload.into();
+        match self.phase {
+            Phase::Open => {
+                self.write_buf.push_back(Packet::Message(payload));
+                Ok(())
+            }
+            Phase::Handshake => Err(SendError {
+                payload,
+                kind: SendErrorKind::NotConnected,
+            }),
+            Phase::Closing | Phase::Closed => Err(SendError {
+                payload,
+                kind: SendErrorKind::Closed,
+            }),
+        }
+    }
+
+    /// Closes the session from the client side.
+    ///
+    /// Messages already queued go out first, then the close packet. Over WebSocket the
+    /// session is closed at once (the close packet and a close frame are the last
+    /// transmits). Over polling the close packet is POSTed and the session closes when the
+    /// POST completes, fails or times out. The last event is
+    /// `Disconnected(ClientDisconnect)`. Calling it again does nothing.
+    pub fn close(&mut self) {
+        match self.phase {
+            Phase::Closing | Phase::Closed => {}
+            Phase::Handshake => self.finish(DisconnectReason::ClientDisconnect),
+            Phase::Open => {
+                if self.transport == TransportKind::Polling && self.probe != Probe::Idle {
+                    self.abandon_upgrade(None);
+                }
+                self.write_buf.push_back(Packet::Close);
+                self.close_queued = true;
+                match self.transport {
+                    TransportKind::WebSocket => {
+                        self.flush_ws();
+                        self.finish(DisconnectReason::ClientDisconnect);
+                    }
+                    TransportKind::Polling => {
+                        // The next POST carries the close packet; if one is in flight,
+                        // its answer lets the next one go.
+                        self.phase = Phase::Closing;
+                        self.timers.stop(Timer::Ping);
+                    }
+                }
+            }
+        }
+    }
+
+    // ----- outputs -------------------------------------------------------------------
+
+    /// The next thing the driver must do, if any. Call it until it returns `None` after
+    /// every input.
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
+        if self.transport == TransportKind::WebSocket && self.phase == Phase::Open {
+            self.flush_ws();
+        }
+        if let Some(t) = self.transmits.pop_front() {
+            return Some(t);
+        }
+        if self.transport != TransportKind::Polling {
+            return None;
+        }
+        if let Some(post) = self.next_post(now) {
+            return Some(post);
+        }
+        if self.phase == Phase::Open
+            && !self.get_in_flight
+            && matches!(self.probe, Probe::Idle | Probe::Connecting)
+        {
+            self.get_in_flight = true;
+            return Some(Transmit::Get {
+                uri: self.polling_uri(),
+            });
+        }
+        None
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next be called, if ever.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.phase == Phase::Closed {
+            return None;
+        }
+        self.timers.next()
+    }
+
+    // ----- inputs --------------------------------------------------------------------
+
+    /// Reports the time. Call it when the deadline from [`poll_timeout`](Self::poll_timeout)
+    /// passes (calling it early, or more often, is harmless).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for t in Timer::ALL {
+            if self.phase == Phase::Closed {
+                return;
+            }
+            if !self.timers.expired(t, now) {
+                continue;
+            }
+            self.timers.stop(t);
+            match t {
+                Timer::Handshake => {
+                    if self.phase == Phase::Handshake {
+                        self.fail_connect(TransportFailure::RequestTimeout);
+                    }
+                }
+                Timer::Post => {
+                    if self.post_in_flight {
+                        self.transport_error(TransportFailure::RequestTimeout);
+                    }
+                }
+                Timer::Ping => {
+                    if self.phase == Phase::Open {
+                        self.transport_error(TransportFailure::PingTimeout);
+                    }
+                }
+                Timer::Upgrade => {
+                    if self.probe != Probe::Idle {
+                        self.abandon_upgrade(Some(TransportFailure::RequestTimeout));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reports the answer to a GET or POST: its HTTP status and whole body.
+    pub fn handle_response(&mut self, now: Instant, request: Request, status: u16, body: Bytes) {
+        match request {
+            Request::Get => {
+                if !self.get_in_flight || self.transport != TransportKind::Polling {
+                    return;
+                }
+                self.get_in_flight = false;
+                if status != 200 {
+                    let err = TransportFailure::Http(HttpStatusError::from_response(status, &body));
+                    return self.polling_failed(err);
+                }
+                if self.phase == Phase::Handshake {
+                    self.handle_handshake_body(now, body);
+                } else {
+                    self.handle_poll_body(now, body);
+                }
+            }
+            Request::Post => {
+                if !self.post_in_flight || self.transport != TransportKind::Polling {
+                    return;
+                }
+                self.post_in_flight = false;
+                self.timers.stop(Timer::Post);
+                if self.post_has_close {
+                    return self.finish(DisconnectReason::ClientDisconnect);
+                }
+                if status != 200 {
+                    let err = TransportFailure::Http(HttpStatusError::from_response(status, &body));
+                    return self.transport_error(err);
+                }
+            }
+        }
+        self.maybe_complete_upgrade();
+    }
+
+    /// Reports that a GET or POST failed without an HTTP answer (connection refused or
+    /// reset, body cut short, …).
+    pub fn handle_request_failed(
+        &mut self,
+        _now: Instant,
+        request: Request,
+        error: TransportFailure,
+    ) {
+        if self.transport != TransportKind::Polling {
+            return;
+        }
+        match request {
+            Request::Get if self.get_in_flight => {
+                self.get_in_flight = false;
+                self.polling_failed(error);
+            }
+            Request::Post if self.post_in_flight => {
+                self.post_in_flight = false;
+                self.timers.stop(Timer::Post);
+                if self.post_has_close {
+                    self.finish(DisconnectReason::ClientDisconnect);
+                } else {
+                    self.transport_error(error);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Reports that the WebSocket from [`Transmit::WsOpen`] is open.
+    pub fn handle_ws_connected(&mut self, _now: Instant) {
+        if !self.ws || self.ws_connected {
+            return;
+        }
+        self.ws_connected = true;
+        if self.probe == Probe::Connecting {
+            self.probe = Probe::Probing;
+            self.transmits
+                .push_back(Transmit::WsSend(Frame::Text("2probe".into())));
+        }
+    }
+
+    /// Reports that the WebSocket could not be opened, or failed while open (a read or
+    /// write error, or an end of stream without a close frame).
+    pub fn handle_ws_failed(&mut self, _now: Instant, error: TransportFailure) {
+        if !self.ws {
+            return;
+        }
+        self.ws = false;
+        self.ws_connected = false;
+        if self.probe != Probe::Idle {
+            // The probe socket is gone: no close needed.
+            self.probe = Probe::Idle;
+            self.timers.stop(Timer::Upgrade);
+            self.events.push_back(Event::UpgradeFailed(error));
+            return;
+        }
+        match self.phase {
+            Phase::Handshake => self.fail_connect(error),
+            Phase::Open => self.finish(DisconnectReason::TransportError(error)),
+            Phase::Closing | Phase::Closed => {}
+        }
+    }
+
+    /// Reports that the server closed the WebSocket with a close frame (`code` 1005 when
+    /// the frame had none).
+    pub fn handle_ws_closed(&mut self, now: Instant, code: u16, reason: &str) {
+        if !self.ws {
+            return;
+        }
+        if self.probe != Probe::Idle || self.phase == Phase::Handshake {
+            let why = if reason.is_empty() {
+                format!("the server closed the WebSocket ({code})")
+            } else {
+                format!("the server closed the WebSocket ({code}: {reason})")
+            };
+            return self.handle_ws_failed(now, TransportFailure::Io(why));
+        }
+        self.ws = false;
+        self.ws_connected = false;
+        if self.phase == Phase::Open {
+            self.finish(DisconnectReason::ServerDisconnect(
+                ServerClose::CloseFrame {
+                    code,
+                    reason: reason.to_owned(),
+                },
+            ));
+        }
+    }
+
+    /// Reports a frame read from the WebSocket.
+    pub fn handle_ws_frame(&mut self, now: Instant, frame: Frame) {
+        if !self.ws_connected || self.phase == Phase::Closed {
+            return;
+        }
+        let packet = Packet::decode_frame(frame);
+        match self.probe {
+            Probe::Probing => {
+                if packet == Ok(Packet::Pong("probe".into())) {
+                    self.probe = Probe::Draining;
+                    self.maybe_complete_upgrade();
+                } else {
+                    let what = match packet {
+                        Ok(p) => format!(
+                            "probe error: expected 3probe, got a {:?} packet",
+                            p.packet_type()
+                        ),
+                        Err(e) => format!("probe error: {e}"),
+                    };
+                    self.abandon_upgrade(Some(TransportFailure::Io(what)));
+                }
+                return;
+            }
+            Probe::Connecting => return,
+            Probe::Idle | Probe::Draining => {}
+        }
+        if self.phase == Phase::Handshake {
+            return match packet {
+                Ok(Packet::Open(h)) => self.open(now, h),
+                Ok(_) => self.fail_connect(TransportFailure::Decode(DecodeError::ExpectedOpen)),
+                Err(e) => self.fail_connect(TransportFailure::Decode(e)),
+            };
+        }
+        match packet {
+            Ok(p) => self.handle_packet(now, p),
+            Err(e) => self.transport_error(TransportFailure::Decode(e)),
+        }
+        if self.transport == TransportKind::WebSocket {
+            self.flush_ws();
+        }
+    }
+
+    // ----- internals -----------------------------------------------------------------
+
+    fn polling_uri(&mut self) -> Uri {
+        let t = self.config.timestamp_requests.then(|| {
+            self.request_counter += 1;
+            timestamp(self.request_counter)
+        });
+        self.endpoint
+            .uri(TransportKind::Polling, self.sid(), t.as_deref())
+    }
+
+    fn next_post(&mut self, now: Instant) -> Option<Transmit> {
+        if self.post_in_flight
+            || self.write_buf.is_empty()
+            || self.probe == Probe::Draining
+            || !matches!(self.phase, Phase::Open | Phase::Closing)
+        {
+            return None;
+        }
+        let max_payload = self.handshake.as_ref().and_then(|h| h.max_payload);
+        let n = payload::batch_len(
+            &self.write_buf,
+            max_payload,
+            self.config.max_packets_per_post,
+        );
+        let body = payload::encode(self.write_buf.drain(..n).collect::<Vec<_>>().iter());
+        self.post_has_close = self.close_queued && self.write_buf.is_empty();
+        self.post_in_flight = true;
+        self.timers
+            .set(Timer::Post, now.checked_add(self.config.request_timeout));
+        Some(Transmit::Post {
+            uri: self.polling_uri(),
+            body: Bytes::from(body),
+        })
+    }
+
+    fn flush_ws(&mut self) {
+        while let Some(p) = self.write_buf.pop_front() {
+            self.transmits
+                .push_back(Transmit::WsSend(p.encode_frame(false)));
+        }
+    }
+
+    fn handle_handshake_body(&mut self, now: Instant, body: Bytes) {
+        let mut records = payload::decode(body.clone());
+        match records.next() {
+            Some(Ok(Packet::Open(h))) => {
+                self.open(now, h);
+                self.handle_records(now, records);
+            }
+            first => {
+                let err = if looks_like_v3(&body) {
+                    DecodeError::ProtocolV3
+                } else {
+                    match first {
+                        Some(Err(e)) => e,
+                        _ => DecodeError::ExpectedOpen,
+                    }
+                };
+                self.fail_connect(TransportFailure::Decode(err));
+            }
+        }
+    }
+
+    fn handle_poll_body(&mut self, now: Instant, body: Bytes) {
+        self.handle_records(now, payload::decode(body));
+    }
+
+    fn handle_records(&mut self, now: Instant, records: payload::Records) {
+        for record in records {
+            if !matches!(self.phase, Phase::Open | Phase::Closing) {
+                return;
+            }
+            match record {
+                Ok(p) => self.handle_packet(now, p),
+                Err(e) => return self.transport_error(TransportFailure::Decode(e)),
+            }
+        }
+    }
+
+    fn open(&mut self, now: Instant, h: Handshake) {
+        self.timers.stop(Timer::Handshake);
+        self.timers
+            .set(Timer::Ping, now.checked_add(h.ping_deadline()));
+        let upgrade = self.config.transports == Transports::Upgrade
+            && self.transport == TransportKind::Polling
+            && h.can_upgrade_to_websocket();
+        self.handshake = Some(h);
+        self.phase = Phase::Open;
+        self.events.push_back(Event::Connected);
+        if upgrade {
+            self.probe = Probe::Connecting;
+            self.ws = true;
+            self.timers
+                .set(Timer::Upgrade, now.checked_add(self.config.upgrade_timeout));
+            let uri = self
+                .endpoint
+                .uri(TransportKind::WebSocket, self.sid(), None);
+            self.transmits.push_back(Transmit::WsOpen { uri });
+        }
+    }
+
+    fn handle_packet(&mut self, now: Instant, packet: Packet) {
+        match packet {
+            Packet::Close => {
+                let reason = if self.phase == Phase::Closing {
+                    DisconnectReason::ClientDisconnect
+                } else {
+                    DisconnectReason::ServerDisconnect(ServerClose::ClosePacket)
+                };
+                self.finish(reason);
+            }
+            Packet::Ping(data) => {
+                if self.phase == Phase::Open {
+                    let deadline = self
+                        .handshake
+                        .as_ref()
+                        .and_then(|h| now.checked_add(h.ping_deadline()));
+                    self.timers.set(Timer::Ping, deadline);
+                    self.write_buf.push_back(Packet::Pong(data));
+                }
+            }
+            Packet::Message(m) => {
+                if self.phase == Phase::Open {
+                    self.events.push_back(Event::Message(m));
+                }
+            }
+            // A second open, a pong, an upgrade or a noop from the server: nothing to do.
+            Packet::Open(_) | Packet::Pong(_) | Packet::Upgrade | Packet::Noop => {}
+        }
+    }
+
+    /// A polling request failed: during the handshake the connect fails; otherwise the
+    /// session is lost.
+    fn polling_failed(&mut self, err: TransportFailure) {
+        if self.phase == Phase::Handshake {
+            self.fail_connect(err);
+        } else {
+            self.transport_error(err);
+        }
+    }
+
+    fn maybe_complete_upgrade(&mut self) {
+        if self.probe != Probe::Draining
+            || self.get_in_flight
+            || self.post_in_flight
+            || self.phase != Phase::Open
+        {
+            return;
+        }
+        self.probe = Probe::Idle;
+        self.timers.stop(Timer::Upgrade);
+        self.transport = TransportKind::WebSocket;
+        self.transmits
+            .push_back(Transmit::WsSend(Frame::Text("5".into())));
+        self.flush_ws();
+        self.events.push_back(Event::Upgraded);
+    }
+
+    fn abandon_upgrade(&mut self, why: Option<TransportFailure>) {
+        self.probe = Probe::Idle;
+        self.timers.stop(Timer::Upgrade);
+        if self.ws {
+            self.ws = false;
+            self.ws_connected = false;
+            self.transmits.push_back(Transmit::WsClose);
+        }
+        if let Some(why) = why {
+            self.events.push_back(Event::UpgradeFailed(why));
+        }
+    }
+
+    fn fail_connect(&mut self, err: TransportFailure) {
+        self.end();
+        self.events.push_back(Event::ConnectFailed(err));
+    }
+
+    fn transport_error(&mut self, err: TransportFailure) {
+        if self.phase == Phase::Closing {
+            self.finish(DisconnectReason::ClientDisconnect);
+        } else {
+            self.finish(DisconnectReason::TransportError(err));
+        }
+    }
+
+    fn finish(&mut self, reason: DisconnectReason) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        self.end();
+        self.events.push_back(Event::Disconnected(reason));
+    }
+
+    fn end(&mut self) {
+        self.phase = Phase::Closed;
+        self.probe = Probe::Idle;
+        self.timers = Timers::default();
+        self.get_in_flight = false;
+        self.post_in_flight = false;
+        if self.ws {
+            self.ws = false;
+            self.ws_connected = false;
+            self.transmits.push_back(Transmit::WsClose);
+        }
+    }
+}
+
+/// Whether a handshake answer is framed as protocol v3 (`<length>:<packet>`).
+fn looks_like_v3(body: &[u8]) -> bool {
+    let digits = body.iter().take_while(|b| b.is_ascii_digit()).count();
+    digits > 0 && body.get(digits) == Some(&b':')
+}
+
+/// A short cache-busting token from a counter, in the URL-safe alphabet engine.io-client
+/// uses for its `t` parameter.
+fn timestamp(mut n: u64) -> String {
+    const ALPHABET: &[u8; 64] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_";
+    let mut out = Vec::new();
+    loop {
+        out.push(ALPHABET[(n % 64) as usize]);
+        n /= 64;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v3_detection() {
+        assert!(looks_like_v3(b"97:0{\"sid\":\"x\"}"));
+        assert!(!looks_like_v3(b"0{\"sid\":\"x\"}"));
+        assert!(!looks_like_v3(b":"));
+        assert!(!looks_like_v3(b"12"));
+    }
+
+    #[test]
+    fn timestamps_are_distinct() {
+        assert_eq!(timestamp(0), "0");
+        assert_eq!(timestamp(64), "10");
+        assert_ne!(timestamp(1), timestamp(2));
+    }
+}
