@@ -69,3 +69,8 @@ pub use packet::{Frame, Packet, PacketType};
 pub use reason::{DisconnectReason, HttpStatusError, ServerClose, TransportFailure};
 pub use session::{Event, Request, Session, SessionConfig, Transmit, Transports};
 pub use url::{Endpoint, TransportKind, UrlError};
+
+/// The README's Rust examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The project's test command: formatting, lints, docs, and every test.
+# Run from anywhere: ./scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (all targets, all features, warnings denied)"
+cargo clippy --all-targets --all-features -- -D warnings
+
+step "cargo doc (warnings denied)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features
+
+step "cargo test (all features)"
+cargo test --all-features

@@ -1,0 +1,901 @@
+//! Deterministic tests of the session state machine: a scripted server, a fake clock, no
+//! sockets and no sleeps. Each test states one protocol rule.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use engineio::payload;
+use engineio::{
+    DecodeError, DisconnectReason, Endpoint, Event, Frame, HttpStatusError, Packet, Payload,
+    Request, SendErrorKind, ServerClose, Session, SessionConfig, Transmit, TransportFailure,
+    TransportKind, Transports,
+};
+
+const OPEN_UPGRADE: &str = r#"0{"sid":"s1","upgrades":["websocket"],"pingInterval":300,"pingTimeout":200,"maxPayload":1000000}"#;
+const OPEN_POLLING: &str =
+    r#"0{"sid":"s1","upgrades":[],"pingInterval":300,"pingTimeout":200,"maxPayload":1000000}"#;
+const OPEN_WS: &str = r#"0{"sid":"s1","upgrades":[],"pingInterval":300,"pingTimeout":200}"#;
+
+/// The client session and what a server would have seen of it, on a fake clock.
+struct Pair {
+    session: Session,
+    now: Instant,
+    /// The GET the client has in flight, if any.
+    get: Option<http::Uri>,
+    /// The POST the client has in flight, if any.
+    post: Option<Bytes>,
+    /// A WebSocket open was requested and not yet answered.
+    ws_open: Option<http::Uri>,
+    ws_is_open: bool,
+    ws_closed: bool,
+    /// Every packet the server received, with the transport it came on, in order.
+    inbox: Vec<(TransportKind, Packet)>,
+    /// Every body the client POSTed.
+    posts: Vec<String>,
+    events: Vec<Event>,
+}
+
+impl Pair {
+    fn new(transports: Transports) -> Pair {
+        let mut config = SessionConfig::default();
+        config.transports = transports;
+        Pair::with_config(config)
+    }
+
+    fn with_config(config: SessionConfig) -> Pair {
+        let now = Instant::now();
+        let endpoint = Endpoint::parse("http://127.0.0.1:5000").unwrap();
+        let mut pair = Pair {
+            session: Session::new(endpoint, config, now),
+            now,
+            get: None,
+            post: None,
+            ws_open: None,
+            ws_is_open: false,
+            ws_closed: false,
+            inbox: Vec::new(),
+            posts: Vec::new(),
+            events: Vec::new(),
+        };
+        pair.step();
+        pair
+    }
+
+    /// Polling session, opened with `handshake`.
+    fn polling(handshake: &str) -> Pair {
+        let mut p = Pair::new(Transports::Upgrade);
+        p.answer_get(handshake);
+        p
+    }
+
+    /// Collects every transmit and event, checking the rules every transmit must keep.
+    fn step(&mut self) {
+        while let Some(t) = self.session.poll_transmit(self.now) {
+            match t {
+                Transmit::Get { uri } => {
+                    assert!(self.get.is_none(), "a second GET while one is in flight");
+                    self.get = Some(uri);
+                }
+                Transmit::Post { uri, body } => {
+                    assert!(self.post.is_none(), "a second POST while one is in flight");
+                    assert!(uri.query().unwrap().contains("&sid=s1"), "{uri}");
+                    let text = std::str::from_utf8(&body).unwrap().to_owned();
+                    for p in payload::decode(body.clone()) {
+                        let p = p.unwrap();
+                        assert!(
+                            !matches!(p, Packet::Ping(_)),
+                            "the client sent a ping over polling"
+                        );
+                        self.inbox.push((TransportKind::Polling, p));
+                    }
+                    self.posts.push(text);
+                    self.post = Some(body);
+                }
+                Transmit::WsOpen { uri } => {
+                    assert!(self.ws_open.is_none() && !self.ws_is_open);
+                    self.ws_open = Some(uri);
+                }
+                Transmit::WsSend(frame) => {
+                    assert!(self.ws_is_open, "a frame on a WebSocket that is not open");
+                    let p = Packet::decode_frame(frame).unwrap();
+                    if let Packet::Ping(d) = &p {
+                        assert_eq!(d, "probe", "the client sent a ping that is not a probe");
+                    }
+                    self.inbox.push((TransportKind::WebSocket, p));
+                }
+                Transmit::WsClose => {
+                    self.ws_closed = true;
+                    self.ws_is_open = false;
+                    self.ws_open = None;
+                }
+            }
+        }
+        while let Some(e) = self.session.poll_event() {
+            self.events.push(e);
+        }
+    }
+
+    fn answer_get(&mut self, body: &str) {
+        self.answer_get_status(200, body);
+    }
+
+    fn answer_get_status(&mut self, status: u16, body: &str) {
+        assert!(self.get.take().is_some(), "no GET in flight");
+        self.session.handle_response(
+            self.now,
+            Request::Get,
+            status,
+            Bytes::copy_from_slice(body.as_bytes()),
+        );
+        self.step();
+    }
+
+    fn answer_post(&mut self) {
+        self.answer_post_status(200, "ok");
+    }
+
+    fn answer_post_status(&mut self, status: u16, body: &str) {
+        assert!(self.post.take().is_some(), "no POST in flight");
+        self.session.handle_response(
+            self.now,
+            Request::Post,
+            status,
+            Bytes::copy_from_slice(body.as_bytes()),
+        );
+        self.step();
+    }
+
+    fn ws_connect(&mut self) {
+        assert!(self.ws_open.take().is_some(), "no WebSocket open requested");
+        self.ws_is_open = true;
+        self.session.handle_ws_connected(self.now);
+        self.step();
+    }
+
+    fn ws_recv(&mut self, text: &str) {
+        self.session
+            .handle_ws_frame(self.now, Frame::Text(text.into()));
+        self.step();
+    }
+
+    fn advance(&mut self, d: Duration) {
+        self.now += d;
+        if self.session.poll_timeout().is_some_and(|t| t <= self.now) {
+            self.session.handle_timeout(self.now);
+        }
+        self.step();
+    }
+
+    fn send(&mut self, s: &str) {
+        self.session.send(s).unwrap();
+        self.step();
+    }
+
+    fn messages(&self) -> Vec<String> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Message(Payload::Text(t)) => Some(t.to_string()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Text messages the server received, in order, over any transport.
+    fn received(&self) -> Vec<String> {
+        self.inbox
+            .iter()
+            .filter_map(|(_, p)| match p {
+                Packet::Message(Payload::Text(t)) => Some(t.to_string()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn last_event(&self) -> &Event {
+        self.events.last().expect("no event")
+    }
+
+    /// Opens the probe socket and answers the probe: the upgrade then waits for the
+    /// requests in flight.
+    fn upgrade_until_draining(&mut self) {
+        self.ws_connect();
+        self.ws_recv("3probe");
+    }
+}
+
+fn disconnected(reason: DisconnectReason) -> Event {
+    Event::Disconnected(reason)
+}
+
+// ----- opening -------------------------------------------------------------------------
+
+#[test]
+fn handshake_is_a_polling_get_and_later_requests_carry_the_sid() {
+    let mut p = Pair::new(Transports::Polling);
+    assert_eq!(
+        p.get.as_ref().unwrap().to_string(),
+        "http://127.0.0.1:5000/engine.io/?EIO=4&transport=polling"
+    );
+    p.answer_get(OPEN_POLLING);
+    assert_eq!(p.events, vec![Event::Connected]);
+    assert_eq!(p.session.sid(), Some("s1"));
+    assert_eq!(
+        p.get.as_ref().unwrap().query(),
+        Some("EIO=4&transport=polling&sid=s1")
+    );
+}
+
+#[test]
+fn packets_after_the_open_packet_are_processed_in_order() {
+    let mut p = Pair::new(Transports::Polling);
+    p.answer_get(&format!("{OPEN_POLLING}\x1e4hello\x1e2\x1e4world"));
+    assert_eq!(p.events[0], Event::Connected);
+    assert_eq!(p.messages(), ["hello", "world"]);
+    // The ping in the handshake response was answered.
+    assert_eq!(p.posts, ["3"]);
+}
+
+#[test]
+fn websocket_only_opens_directly_and_needs_the_open_packet_first() {
+    let mut p = Pair::new(Transports::WebSocket);
+    assert!(p.get.is_none());
+    assert_eq!(
+        p.ws_open.as_ref().unwrap().to_string(),
+        "ws://127.0.0.1:5000/engine.io/?EIO=4&transport=websocket"
+    );
+    p.ws_connect();
+    assert!(p.events.is_empty());
+    p.ws_recv(OPEN_WS);
+    assert_eq!(p.events, vec![Event::Connected]);
+    assert_eq!(p.session.transport(), TransportKind::WebSocket);
+    p.send("hi");
+    assert_eq!(p.received(), ["hi"]);
+    assert!(p.get.is_none() && p.post.is_none());
+
+    let mut p = Pair::new(Transports::WebSocket);
+    p.ws_connect();
+    p.ws_recv("4too early");
+    assert_eq!(
+        p.events,
+        vec![Event::ConnectFailed(TransportFailure::Decode(
+            DecodeError::ExpectedOpen
+        ))]
+    );
+    assert!(p.ws_closed);
+}
+
+#[test]
+fn a_v3_server_is_reported_as_such() {
+    let mut p = Pair::new(Transports::Upgrade);
+    p.answer_get(
+        r#"97:0{"sid":"x","upgrades":["websocket"],"pingInterval":25000,"pingTimeout":5000}"#,
+    );
+    assert_eq!(
+        p.events,
+        vec![Event::ConnectFailed(TransportFailure::Decode(
+            DecodeError::ProtocolV3
+        ))]
+    );
+    assert!(p.session.is_closed());
+}
+
+#[test]
+fn handshake_http_error_carries_the_servers_message() {
+    let mut p = Pair::new(Transports::Polling);
+    p.answer_get_status(
+        400,
+        r#"{"code":5,"message":"Unsupported protocol version"}"#,
+    );
+    assert_eq!(
+        p.events,
+        vec![Event::ConnectFailed(TransportFailure::Http(
+            HttpStatusError {
+                status: 400,
+                code: Some(5),
+                message: Some("Unsupported protocol version".into()),
+            }
+        ))]
+    );
+}
+
+#[test]
+fn handshake_times_out_after_request_timeout() {
+    let mut p = Pair::new(Transports::Polling);
+    p.advance(Duration::from_millis(4999));
+    assert!(p.events.is_empty());
+    p.advance(Duration::from_millis(1));
+    assert_eq!(
+        p.events,
+        vec![Event::ConnectFailed(TransportFailure::RequestTimeout)]
+    );
+}
+
+// ----- heartbeat ---------------------------------------------------------------------
+
+#[test]
+fn ping_is_answered_with_pong_carrying_its_data() {
+    let mut p = Pair::new(Transports::Polling);
+    p.answer_get(OPEN_POLLING);
+    p.answer_get("2");
+    p.answer_post();
+    p.answer_get("2abc");
+    assert_eq!(p.posts, ["3", "3abc"]);
+
+    let mut p = Pair::new(Transports::WebSocket);
+    p.ws_connect();
+    p.ws_recv(OPEN_WS);
+    p.ws_recv("2");
+    assert_eq!(
+        p.inbox,
+        vec![(TransportKind::WebSocket, Packet::Pong("".into()))]
+    );
+}
+
+#[test]
+fn missing_ping_deadline_is_a_transport_error_exactly_at_interval_plus_timeout() {
+    let mut p = Pair::new(Transports::Polling);
+    p.answer_get(OPEN_POLLING);
+    p.advance(Duration::from_millis(250));
+    p.answer_get("2"); // the deadline restarts here: 500 ms from now
+    p.advance(Duration::from_millis(499));
+    assert!(p.session.is_open(), "{:?}", p.events);
+    p.advance(Duration::from_millis(1));
+    assert_eq!(
+        p.last_event(),
+        &disconnected(DisconnectReason::TransportError(
+            TransportFailure::PingTimeout
+        ))
+    );
+    assert_eq!(p.session.poll_timeout(), None);
+}
+
+#[test]
+fn ping_timeout_over_websocket_closes_the_socket() {
+    let mut p = Pair::new(Transports::WebSocket);
+    p.ws_connect();
+    p.ws_recv(OPEN_WS);
+    p.advance(Duration::from_millis(500));
+    assert_eq!(
+        p.last_event(),
+        &disconnected(DisconnectReason::TransportError(
+            TransportFailure::PingTimeout
+        ))
+    );
+    assert!(p.ws_closed);
+}
+
+// ----- polling writes ------------------------------------------------------------------
+
+#[test]
+fn one_post_at_a_time_and_at_most_16_packets_each() {
+    let mut p = Pair::polling(OPEN_POLLING);
+    for i in 0..40 {
+        p.send(&i.to_string());
+    }
+    let counts: Vec<usize> = {
+        let mut v = Vec::new();
+        while p.post.is_some() {
+            v.push(p.posts.last().unwrap().split('\x1e').count());
+            p.answer_post();
+        }
+        v
+    };
+    assert_eq!(counts, [1, 16, 16, 7]);
+    let want: Vec<String> = (0..40).map(|i| i.to_string()).collect();
+    assert_eq!(p.received(), want);
+}
+
+#[test]
+fn posts_stay_under_max_payload_and_an_oversize_packet_goes_alone() {
+    let open =
+        r#"0{"sid":"s1","upgrades":[],"pingInterval":300,"pingTimeout":200,"maxPayload":12}"#;
+    let mut p = Pair::polling(open);
+    p.session.send("aaaa").unwrap(); // "4aaaa" = 5 bytes
+    p.session.send("bbbb").unwrap(); // + 1 + 5 = 11
+    p.session.send("cccc").unwrap(); // + 1 + 5 = 17 > 12
+    p.session.send("x".repeat(40)).unwrap();
+    p.session.send("dd").unwrap();
+    p.step();
+    while p.post.is_some() {
+        p.answer_post();
+    }
+    assert_eq!(
+        p.posts,
+        [
+            "4aaaa\x1e4bbbb".to_owned(),
+            "4cccc".to_owned(),
+            format!("4{}", "x".repeat(40)),
+            "4dd".to_owned()
+        ]
+    );
+}
+
+#[test]
+fn binary_goes_out_as_base64_over_polling_and_raw_over_websocket() {
+    let mut p = Pair::polling(OPEN_POLLING);
+    p.session.send(vec![1u8, 2, 3, 4]).unwrap();
+    p.step();
+    assert_eq!(p.posts, ["bAQIDBA=="]);
+
+    let mut p = Pair::new(Transports::WebSocket);
+    p.ws_connect();
+    p.ws_recv(OPEN_WS);
+    p.session.send(vec![1u8, 2, 3, 4]).unwrap();
+    assert_eq!(
+        p.session.poll_transmit(p.now),
+        Some(Transmit::WsSend(Frame::Binary(Bytes::from_static(&[
+            1, 2, 3, 4
+        ]))))
+    );
+}
+
+#[test]
+fn a_poll_response_may_hold_any_number_of_packets() {
+    let mut p = Pair::polling(OPEN_POLLING);
+    let body = (0..1000)
+        .map(|i| format!("4m{i}"))
+        .collect::<Vec<_>>()
+        .join("\x1e");
+    p.answer_get(&body);
+    let want: Vec<String> = (0..1000).map(|i| format!("m{i}")).collect();
+    assert_eq!(p.messages(), want);
+    assert!(p.session.is_open());
+}
+
+#[test]
+fn a_bad_packet_keeps_the_ones_before_it_and_ends_the_session() {
+    let mut p = Pair::polling(OPEN_POLLING);
+    p.answer_get("4ok\x1e9bad\x1e4never");
+    assert_eq!(p.messages(), ["ok"]);
+    assert_eq!(
+        p.last_event(),
+        &disconnected(DisconnectReason::TransportError(TransportFailure::Decode(
+            DecodeError::UnknownPacketType('9')
+        )))
+    );
+}
+
+#[test]
+fn send_before_open_and_after_close_is_refused_with_the_message_handed_back() {
+    let mut p = Pair::new(Transports::Polling);
+    let e = p.session.send("early").unwrap_err();
+    assert_eq!(e.kind, SendErrorKind::NotConnected);
+    assert_eq!(e.payload, Payload::from("early"));
+    p.answer_get(OPEN_POLLING);
+    p.session.close();
+    assert_eq!(
+        p.session.send("late").unwrap_err().kind,
+        SendErrorKind::Closed
+    );
+}
+
+// ----- closing -------------------------------------------------------------------------
+
+#[test]
+fn server_close_packet_over_polling_is_server_disconnect() {
+    for body in ["1", "6\x1e1", "4last\x1e1\x1e4after"] {
+        let mut p = Pair::polling(OPEN_POLLING);
+        p.answer_get(body);
+        assert_eq!(
+            p.last_event(),
+            &disconnected(DisconnectReason::ServerDisconnect(ServerClose::ClosePacket)),
+            "{body:?}"
+        );
+        assert!(p.session.is_closed());
+        assert!(p.get.is_none() && p.post.is_none());
+        assert!(!p.messages().contains(&"after".to_owned()));
+    }
+}
+
+#[test]
+fn http_400_after_the_server_dropped_the_session_is_a_transport_error() {
+    let mut p = Pair::polling(OPEN_POLLING);
+    p.answer_get_status(400, r#""'Session is disconnected' s1""#);
+    assert_eq!(
+        p.last_event(),
+        &disconnected(DisconnectReason::TransportError(TransportFailure::Http(
+            HttpStatusError {
+                status: 400,
+                code: None,
+                message: Some("'Session is disconnected' s1".into())
+            }
+        )))
+    );
+}
+
+#[test]
+fn server_close_over_websocket_packet_or_frame() {
+    // A close packet acts at once, and the client closes the socket itself.
+    let mut p = Pair::new(Transports::WebSocket);
+    p.ws_connect();
+    p.ws_recv(OPEN_WS);
+    p.ws_recv("1");
+    assert_eq!(
+        p.last_event(),
+        &disconnected(DisconnectReason::ServerDisconnect(ServerClose::ClosePacket))
+    );
+    assert!(p.ws_closed);
+    // A late close frame after it changes nothing.
+    p.session.handle_ws_closed(p.now, 1000, "");
+    p.step();
+    assert_eq!(p.events.len(), 2);
+
+    // A close frame without a close packet (node) is a server disconnect too.
+    let mut p = Pair::new(Transports::WebSocket);
+    p.ws_connect();
+    p.ws_recv(OPEN_WS);
+    p.session.handle_ws_closed(p.now, 1005, "");
+    p.step();
+    assert_eq!(
+        p.last_event(),
+        &disconnected(DisconnectReason::ServerDisconnect(
+            ServerClose::CloseFrame {
+                code: 1005,
+                reason: String::new()
+            }
+        ))
+    );
+
+    // An end of stream without a close frame is an accident of the network.
+    let mut p = Pair::new(Transports::WebSocket);
+    p.ws_connect();
+    p.ws_recv(OPEN_WS);
+    p.session
+        .handle_ws_failed(p.now, TransportFailure::Io("reset".into()));
+    p.step();
+    assert_eq!(
+        p.last_event(),
+        &disconnected(DisconnectReason::TransportError(TransportFailure::Io(
+            "reset".into()
+        )))
+    );
+}
+
+#[test]
+fn client_close_over_polling_posts_queued_messages_then_close() {
+    let mut p = Pair::polling(OPEN_POLLING);
+    p.send("a"); // goes out at once
+    p.session.send("b").unwrap();
+    p.session.close();
+    p.step();
+    assert!(
+        !p.session.is_closed(),
+        "closed before the close packet was sent"
+    );
+    p.answer_post();
+    assert_eq!(p.posts, ["4a", "4b\x1e1"]);
+    assert!(!p.session.is_closed());
+    p.answer_post();
+    assert_eq!(
+        p.last_event(),
+        &disconnected(DisconnectReason::ClientDisconnect)
+    );
+    assert!(p.session.is_closed());
+}
+
+#[test]
+fn client_close_over_polling_finishes_even_if_the_post_times_out() {
+    let mut p = Pair::polling(OPEN_POLLING);
+    p.session.close();
+    p.step();
+    assert_eq!(p.posts, ["1"]);
+    p.advance(Duration::from_secs(5));
+    assert_eq!(
+        p.last_event(),
+        &disconnected(DisconnectReason::ClientDisconnect)
+    );
+}
+
+#[test]
+fn client_close_over_websocket_sends_close_packet_then_close_frame() {
+    let mut p = Pair::new(Transports::WebSocket);
+    p.ws_connect();
+    p.ws_recv(OPEN_WS);
+    p.session.send("bye").unwrap();
+    p.session.close();
+    p.step();
+    assert_eq!(
+        p.inbox,
+        vec![
+            (
+                TransportKind::WebSocket,
+                Packet::Message(Payload::from("bye"))
+            ),
+            (TransportKind::WebSocket, Packet::Close)
+        ]
+    );
+    assert!(p.ws_closed);
+    assert_eq!(
+        p.last_event(),
+        &disconnected(DisconnectReason::ClientDisconnect)
+    );
+}
+
+#[test]
+fn close_during_handshake_ends_at_once() {
+    let mut p = Pair::new(Transports::Polling);
+    p.session.close();
+    p.step();
+    assert_eq!(
+        p.events,
+        vec![disconnected(DisconnectReason::ClientDisconnect)]
+    );
+    assert_eq!(p.session.poll_timeout(), None);
+}
+
+// ----- upgrade -------------------------------------------------------------------------
+
+#[test]
+fn upgrade_probes_pauses_polling_then_sends_5_and_flushes() {
+    let mut p = Pair::polling(OPEN_UPGRADE);
+    // The probe socket opens while polling runs.
+    assert_eq!(
+        p.ws_open.as_ref().unwrap().query(),
+        Some("EIO=4&transport=websocket&sid=s1")
+    );
+    assert!(p.get.is_some());
+    p.ws_connect();
+    assert_eq!(
+        p.inbox,
+        vec![(TransportKind::WebSocket, Packet::Ping("probe".into()))]
+    );
+    p.ws_recv("3probe");
+    // Paused: writes wait, and the upgrade waits for the GET in flight.
+    p.session.send("during").unwrap();
+    p.step();
+    assert!(p.post.is_none());
+    assert_eq!(p.session.transport(), TransportKind::Polling);
+    p.answer_get("6");
+    assert_eq!(p.session.transport(), TransportKind::WebSocket);
+    assert_eq!(
+        p.inbox[1..],
+        [
+            (TransportKind::WebSocket, Packet::Upgrade),
+            (
+                TransportKind::WebSocket,
+                Packet::Message(Payload::from("during"))
+            ),
+        ]
+    );
+    assert!(p.events.contains(&Event::Upgraded));
+    assert!(p.get.is_none(), "polling went on after the upgrade");
+    // And it keeps working over WebSocket.
+    p.ws_recv("4after");
+    p.ws_recv("2");
+    assert_eq!(p.messages(), ["after"]);
+    assert_eq!(
+        p.inbox.last().unwrap(),
+        &(TransportKind::WebSocket, Packet::Pong("".into()))
+    );
+}
+
+#[test]
+fn upgrade_waits_for_the_post_in_flight() {
+    let mut p = Pair::polling(OPEN_UPGRADE);
+    p.send("in flight");
+    assert!(p.post.is_some());
+    p.upgrade_until_draining();
+    p.answer_get("6");
+    assert_eq!(p.session.transport(), TransportKind::Polling);
+    p.answer_post();
+    assert_eq!(p.session.transport(), TransportKind::WebSocket);
+}
+
+#[test]
+fn noop_before_3probe_does_not_leave_a_hanging_poll() {
+    // python-engineio (threading) can answer the pending GET with `6` before the probe
+    // answer arrives; a re-issued GET would then hang until the next ping.
+    let mut p = Pair::polling(OPEN_UPGRADE);
+    p.ws_connect();
+    p.answer_get("6");
+    assert!(p.get.is_none(), "a poll was re-issued during the probe");
+    p.ws_recv("3probe");
+    assert_eq!(p.session.transport(), TransportKind::WebSocket);
+}
+
+#[test]
+fn several_noops_and_a_ping_during_the_pause() {
+    let mut p = Pair::polling(OPEN_UPGRADE);
+    p.upgrade_until_draining();
+    // The server's ping arrives by polling during the pause: the pong waits for the WebSocket.
+    p.answer_get("6\x1e6\x1e2\x1e6");
+    assert!(p.posts.is_empty(), "a POST went out during the pause");
+    assert_eq!(p.session.transport(), TransportKind::WebSocket);
+    assert_eq!(
+        p.inbox[1..],
+        [
+            (TransportKind::WebSocket, Packet::Upgrade),
+            (TransportKind::WebSocket, Packet::Pong("".into())),
+        ]
+    );
+    // The ping reset the deadline.
+    p.advance(Duration::from_millis(499));
+    assert!(p.session.is_open());
+}
+
+#[test]
+fn a_failed_probe_stays_on_polling_and_loses_nothing() {
+    type Failure = fn(&mut Pair);
+    let failures: [(&str, Failure); 5] = [
+        ("wrong answer", |p| p.ws_recv("3nope")),
+        ("garbage", |p| p.ws_recv("x")),
+        ("socket error", |p| {
+            p.session
+                .handle_ws_failed(p.now, TransportFailure::Io("reset".into()));
+            p.step();
+        }),
+        ("close frame", |p| {
+            p.session.handle_ws_closed(p.now, 1001, "going away");
+            p.step();
+        }),
+        ("timeout", |p| p.advance(Duration::from_secs(10))),
+    ];
+    for (name, fail) in failures {
+        let open =
+            r#"0{"sid":"s1","upgrades":["websocket"],"pingInterval":60000,"pingTimeout":60000}"#;
+        let mut p = Pair::polling(open);
+        p.ws_connect();
+        p.send("before");
+        p.answer_post();
+        p.answer_get("4m1");
+        fail(&mut p);
+        assert!(
+            matches!(p.last_event(), Event::UpgradeFailed(_)),
+            "{name}: {:?}",
+            p.events
+        );
+        assert!(!p.session.is_upgrading(), "{name}");
+        assert_eq!(p.session.transport(), TransportKind::Polling, "{name}");
+        assert!(p.get.is_some(), "{name}: polling did not resume");
+        p.send("after");
+        p.answer_post();
+        p.answer_get("4m2");
+        assert_eq!(p.received(), ["before", "after"], "{name}");
+        assert_eq!(p.messages(), ["m1", "m2"], "{name}");
+        assert!(p.session.is_open(), "{name}");
+    }
+}
+
+#[test]
+fn a_probe_that_fails_after_3probe_resumes_paused_writes() {
+    let mut p = Pair::polling(OPEN_UPGRADE);
+    p.send("first"); // POST in flight, so the upgrade must wait for it
+    p.upgrade_until_draining();
+    p.send("paused");
+    p.answer_get("6");
+    p.session
+        .handle_ws_failed(p.now, TransportFailure::Io("reset".into()));
+    p.step();
+    p.answer_post();
+    assert_eq!(p.session.transport(), TransportKind::Polling);
+    assert_eq!(p.posts, ["4first", "4paused"]);
+}
+
+#[test]
+fn a_probe_that_never_connects_is_abandoned_after_the_upgrade_timeout() {
+    let open = r#"0{"sid":"s1","upgrades":["websocket"],"pingInterval":60000,"pingTimeout":60000}"#;
+    let mut p = Pair::polling(open);
+    p.advance(Duration::from_millis(9999));
+    assert!(p.session.is_upgrading());
+    p.advance(Duration::from_millis(1));
+    assert_eq!(
+        p.last_event(),
+        &Event::UpgradeFailed(TransportFailure::RequestTimeout)
+    );
+    assert!(p.ws_closed);
+}
+
+#[test]
+fn message_order_survives_the_upgrade_in_both_directions() {
+    let open = r#"0{"sid":"s1","upgrades":["websocket"],"pingInterval":60000,"pingTimeout":60000}"#;
+    let mut p = Pair::polling(open);
+    let mut sent = 0;
+    let mut send = |p: &mut Pair, n: usize| {
+        for _ in 0..n {
+            p.session.send(format!("c{sent}")).unwrap();
+            sent += 1;
+        }
+        p.step();
+    };
+    send(&mut p, 20); // one POST in flight, the rest queued
+    p.answer_get("4s0\x1e4s1");
+    p.ws_connect();
+    send(&mut p, 20);
+    p.answer_post();
+    p.ws_recv("3probe");
+    send(&mut p, 20);
+    p.answer_get("4s2\x1e6");
+    // The POST that was in flight at 3probe finishes; then the upgrade completes.
+    while p.post.is_some() {
+        p.answer_post();
+    }
+    assert_eq!(p.session.transport(), TransportKind::WebSocket);
+    send(&mut p, 20);
+    p.ws_recv("4s3");
+    let want: Vec<String> = (0..80).map(|i| format!("c{i}")).collect();
+    assert_eq!(p.received(), want);
+    assert_eq!(p.messages(), ["s0", "s1", "s2", "s3"]);
+    // Nothing after the upgrade travelled by polling.
+    let first_ws = p
+        .inbox
+        .iter()
+        .position(|(t, pk)| *t == TransportKind::WebSocket && *pk == Packet::Upgrade)
+        .unwrap();
+    assert!(
+        p.inbox[first_ws..]
+            .iter()
+            .all(|(t, _)| *t == TransportKind::WebSocket)
+    );
+}
+
+#[test]
+fn no_upgrade_when_the_server_offers_none_or_polling_only_is_asked() {
+    let p = Pair::polling(OPEN_POLLING);
+    assert!(p.ws_open.is_none());
+    let mut p = Pair::new(Transports::Polling);
+    p.answer_get(OPEN_UPGRADE);
+    assert!(p.ws_open.is_none());
+    assert!(!p.session.is_upgrading());
+}
+
+#[test]
+fn client_close_during_the_upgrade_abandons_the_probe_and_closes_over_polling() {
+    let mut p = Pair::polling(OPEN_UPGRADE);
+    p.upgrade_until_draining();
+    p.session.close();
+    p.step();
+    assert!(p.ws_closed);
+    assert_eq!(p.posts, ["1"]);
+    p.answer_post();
+    assert_eq!(
+        p.last_event(),
+        &disconnected(DisconnectReason::ClientDisconnect)
+    );
+}
+
+#[test]
+fn a_post_rejected_with_413_is_a_transport_error() {
+    let mut p = Pair::polling(OPEN_POLLING);
+    p.send("big");
+    p.answer_post_status(413, "");
+    assert_eq!(
+        p.last_event(),
+        &disconnected(DisconnectReason::TransportError(TransportFailure::Http(
+            HttpStatusError {
+                status: 413,
+                code: None,
+                message: None
+            }
+        )))
+    );
+}
+
+#[test]
+fn post_acknowledgement_is_accepted_in_any_case() {
+    let mut p = Pair::polling(OPEN_POLLING);
+    p.send("a");
+    p.answer_post_status(200, "OK");
+    p.send("b");
+    p.answer_post_status(200, "ok");
+    assert!(p.session.is_open());
+    assert_eq!(p.received(), ["a", "b"]);
+}
+
+#[test]
+fn timestamps_are_added_only_when_asked() {
+    let mut config = SessionConfig::default();
+    config.transports = Transports::Polling;
+    config.timestamp_requests = true;
+    let mut p = Pair::with_config(config);
+    let first = p.get.clone().unwrap();
+    p.answer_get(OPEN_POLLING);
+    let second = p.get.clone().unwrap();
+    assert!(first.query().unwrap().contains("&t="), "{first}");
+    assert_ne!(
+        first.query(),
+        second.query().map(|q| q.replace("&sid=s1", "")).as_deref()
+    );
+    let p = Pair::new(Transports::Polling);
+    assert!(!p.get.unwrap().query().unwrap().contains("&t="));
+}
