@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s\n' "$*"; }
 
+step "test servers (node engine.io, python-engineio) from the package registries"
+./scripts/test-servers-setup.sh
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

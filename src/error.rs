@@ -83,3 +83,71 @@ impl fmt::Display for SendError {
 }
 
 impl std::error::Error for SendError {}
+
+/// The errors of [`AsyncClient`](crate::AsyncClient) and [`ClientBuilder`](crate::ClientBuilder).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The URL passed to `connect` cannot be used.
+    Url(crate::UrlError),
+    /// A header given to the builder is not a valid HTTP header (CR and LF are refused).
+    InvalidHeader(String),
+    /// A root certificate given to the builder could not be read.
+    Certificate(String),
+    /// No runtime was given to the builder and no runtime feature (`tokio`, `smol`,
+    /// `async-std`) is enabled.
+    NoRuntime,
+    /// `connect` was called while a connection is open or opening.
+    AlreadyConnected,
+    /// `send` was called with no open connection.
+    NotConnected,
+    /// The connection could not be opened: refused, TLS, an HTTP error from the server (with
+    /// its status and message), a server that is not Engine.IO v4, or a timeout.
+    Connect {
+        /// The URL given to `connect`.
+        url: String,
+        /// What failed.
+        failure: crate::TransportFailure,
+    },
+}
+
+impl Error {
+    /// The failure behind a [`Error::Connect`].
+    pub fn failure(&self) -> Option<&crate::TransportFailure> {
+        match self {
+            Error::Connect { failure, .. } => Some(failure),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Url(e) => fmt::Display::fmt(e, f),
+            Error::InvalidHeader(h) => write!(f, "invalid header: {h}"),
+            Error::Certificate(e) => write!(f, "invalid root certificate: {e}"),
+            Error::NoRuntime => f.write_str(
+                "no runtime: enable the tokio, smol or async-std feature, or give one to the builder",
+            ),
+            Error::AlreadyConnected => f.write_str("already connected"),
+            Error::NotConnected => f.write_str("not connected"),
+            Error::Connect { url, failure } => write!(f, "cannot connect to {url}: {failure}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Url(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<crate::UrlError> for Error {
+    fn from(e: crate::UrlError) -> Self {
+        Error::Url(e)
+    }
+}

@@ -50,7 +50,12 @@
 #![warn(missing_docs, unreachable_pub)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+#[path = "../adapters/mod.rs"]
+pub mod adapters;
 mod bytestr;
+mod client;
+pub mod connector;
+mod cookie;
 pub mod error;
 mod handshake;
 mod message;
@@ -62,11 +67,13 @@ pub mod session;
 mod url;
 
 pub use bytestr::ByteStr;
-pub use error::{DecodeError, SendError, SendErrorKind};
+pub use client::{AsyncClient, BackgroundTask, ClientBuilder, ClientEvent, Events};
+pub use error::{DecodeError, Error, SendError, SendErrorKind};
 pub use handshake::Handshake;
 pub use message::Payload;
 pub use packet::{Frame, Packet, PacketType};
 pub use reason::{DisconnectReason, HttpStatusError, ServerClose, TransportFailure};
+pub use rt::Runtime;
 pub use session::{Event, Request, Session, SessionConfig, Transmit, Transports};
 pub use url::{Endpoint, TransportKind, UrlError};
 

@@ -400,3 +400,64 @@ impl<T: Dialer + ?Sized> Dialer for Arc<T> {
         (**self).dial(host, port).await
     }
 }
+
+/// The runtime a client runs on: where its tasks are spawned, how it sleeps, and how it
+/// opens TCP connections for the built-in connectors.
+///
+/// The `tokio`, `smol` and `async-std` features each provide one
+/// (`engineio::adapters::tokio::runtime(handle)`, `engineio::adapters::smol::runtime()`,
+/// `engineio::adapters::async_std::runtime()`); [`Runtime::new`] takes your own.
+#[derive(Clone)]
+pub struct Runtime {
+    pub(crate) spawner: Arc<dyn Spawner>,
+    pub(crate) timer: Arc<dyn Timer>,
+    pub(crate) dialer: Arc<dyn Dialer>,
+}
+
+impl Runtime {
+    /// A runtime from its three parts.
+    pub fn new(
+        spawner: Arc<dyn Spawner>,
+        timer: Arc<dyn Timer>,
+        dialer: Arc<dyn Dialer>,
+    ) -> Runtime {
+        Runtime {
+            spawner,
+            timer,
+            dialer,
+        }
+    }
+
+    /// The runtime chosen by Cargo feature: tokio (the current runtime, or a background
+    /// one), else smol, else async-std.
+    #[cfg(any(feature = "tokio", feature = "smol", feature = "async-std"))]
+    pub fn from_features() -> Runtime {
+        #[cfg(feature = "tokio")]
+        return crate::adapters::tokio::runtime(crate::adapters::tokio::handle());
+        #[cfg(all(not(feature = "tokio"), feature = "smol"))]
+        return crate::adapters::smol::runtime();
+        #[cfg(all(not(feature = "tokio"), not(feature = "smol"), feature = "async-std"))]
+        return crate::adapters::async_std::runtime();
+    }
+
+    /// The spawner.
+    pub fn spawner(&self) -> &Arc<dyn Spawner> {
+        &self.spawner
+    }
+
+    /// The timer.
+    pub fn timer(&self) -> &Arc<dyn Timer> {
+        &self.timer
+    }
+
+    /// The dialer.
+    pub fn dialer(&self) -> &Arc<dyn Dialer> {
+        &self.dialer
+    }
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime").finish_non_exhaustive()
+    }
+}

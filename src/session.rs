@@ -28,8 +28,8 @@
 //!
 //! - At most one GET and one POST in flight; a POST holds at most 16 packets and stays
 //!   under the server's `maxPayload` (a single larger packet goes alone).
-//! - A ping (`2`) is answered with a pong (`3`) carrying the same data. The client never
-//!   pings. Missing the deadline of pingInterval + pingTimeout, counted from the handshake
+//! - A ping (`2`) is answered with a pong (`3`) carrying the same data, ahead of any
+//!   messages still queued. The client never pings. Missing the deadline of pingInterval + pingTimeout, counted from the handshake
 //!   and from each ping, ends the session with [`TransportFailure::PingTimeout`].
 //! - The upgrade follows the reference client: open a WebSocket, send `2probe`, expect
 //!   `3probe`, pause polling (no new writes, no new poll), wait for the GET and POST in
@@ -791,7 +791,9 @@ impl Session {
                         .as_ref()
                         .and_then(|h| now.checked_add(h.ping_deadline()));
                     self.timers.set(Timer::Ping, deadline);
-                    self.write_buf.push_back(Packet::Pong(data));
+                    // The pong goes ahead of queued messages: behind a long queue of
+                    // POSTs it would miss the server's pingTimeout.
+                    self.write_buf.push_front(Packet::Pong(data));
                 }
             }
             Packet::Message(m) => {

@@ -333,6 +333,19 @@ fn ping_is_answered_with_pong_carrying_its_data() {
 }
 
 #[test]
+fn a_pong_jumps_ahead_of_queued_messages() {
+    let mut p = Pair::polling(OPEN_POLLING);
+    for i in 0..40 {
+        p.send(&format!("m{i}"));
+    }
+    p.answer_get("2");
+    p.answer_post();
+    // The first POST was already on its way; the pong leads the next one.
+    assert_eq!(p.posts[0], "4m0");
+    assert!(p.posts[1].starts_with("3\x1e4m1\x1e"), "{:?}", p.posts[1]);
+}
+
+#[test]
 fn missing_ping_deadline_is_a_transport_error_exactly_at_interval_plus_timeout() {
     let mut p = Pair::new(Transports::Polling);
     p.answer_get(OPEN_POLLING);

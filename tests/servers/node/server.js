@@ -22,7 +22,13 @@
 const fs = require("fs");
 const http = require("http");
 const path = require("path");
-const engine = require("engine.io");
+let engine;
+try {
+  engine = require("engine.io");
+} catch (e) {
+  process.stderr.write(`${e.message}\nrun scripts/test-servers-setup.sh first\n`);
+  process.exit(3);
+}
 
 // engine.io's "exports" map hides package.json, so read it from disk.
 const ENGINE_IO_VERSION = JSON.parse(
@@ -81,6 +87,8 @@ eio.on("connection", (socket) => {
   log(`CONNECT ${sid} transport=${socket.transport.name}`);
 
   socket.on("message", (data) => {
+    // engine.io-parser decodes an empty message ("4") with no data at all.
+    if (data === undefined) data = "";
     if (typeof data === "string") {
       if (data === "close") {
         log(`CLOSE-REQUESTED ${sid}`);

@@ -40,8 +40,14 @@ import signal
 import socket
 import sys
 import threading
+import urllib.parse
 
-import engineio
+try:
+    import engineio
+except ImportError as exc:  # pragma: no cover
+    sys.stderr.write(f'{exc}: run scripts/test-servers-setup.sh and use '
+                     'tests/servers/python/.venv/bin/python\n')
+    sys.exit(3)
 
 BURST_RE = re.compile(r'^burst (\d+)$')
 BINARY_RE = re.compile(r'^binary ((?:[0-9a-fA-F]{2})*)$')
@@ -104,7 +110,11 @@ def make_server(async_mode):
 
     @eio.on('connect')
     async def on_connect(sid, environ):
-        log(f'CONNECT {sid} transport={eio.transport(sid)}')
+        # (eio.transport(sid) still says "polling" here for a websocket-only
+        # connection, so read the transport from the query string)
+        query = urllib.parse.parse_qs(environ.get('QUERY_STRING', ''))
+        transport = query.get('transport', ['?'])[0]
+        log(f'CONNECT {sid} transport={transport}')
         if connect_message is not None:
             # queued right behind the open packet
             await eio.send(sid, connect_message)

@@ -1,0 +1,131 @@
+//! The tokio adapter (feature `tokio`).
+//!
+//! Every type here holds a [`Handle`] captured when it is made, so nothing panics for lack
+//! of a "current runtime", whichever thread later polls the client's futures.
+
+use std::io;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use ::tokio::net::TcpStream;
+use ::tokio::runtime::{Builder, Handle, Runtime as TokioRt};
+use async_trait::async_trait;
+use futures::future::BoxFuture;
+use tokio_util::compat::TokioAsyncReadCompatExt;
+
+use crate::rt::{Dialer, Io, Spawner, Timer};
+
+/// Spawns tasks on a tokio runtime.
+#[derive(Clone, Debug)]
+pub struct TokioSpawner(Handle);
+
+/// Sleeps on a tokio runtime's timer.
+#[derive(Clone, Debug)]
+pub struct TokioTimer(Handle);
+
+/// Opens `TcpStream`s on a tokio runtime's reactor.
+#[derive(Clone, Debug)]
+pub struct TokioDialer(Handle);
+
+/// The handle of the runtime the caller runs in or, outside any runtime, of a small
+/// multi-threaded runtime this crate starts once and keeps for the life of the process.
+///
+/// # Panics
+///
+/// Only if the background runtime is needed and the operating system refuses its thread
+/// or its event queue.
+///
+/// ```
+/// // No runtime here: the background one serves.
+/// let handle = engineio::adapters::tokio::handle();
+/// assert_eq!(handle.block_on(async { 1 + 1 }), 2);
+/// ```
+pub fn handle() -> Handle {
+    if let Ok(h) = Handle::try_current() {
+        return h;
+    }
+    static BACKGROUND: OnceLock<TokioRt> = OnceLock::new();
+    BACKGROUND
+        .get_or_init(|| {
+            Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("engineio-tokio")
+                .enable_all()
+                .build()
+                .unwrap_or_else(|e| panic!("cannot start the background tokio runtime: {e}"))
+        })
+        .handle()
+        .clone()
+}
+
+/// The three tokio implementations on one runtime, as a [`Runtime`](crate::Runtime).
+///
+/// ```
+/// let rt = engineio::adapters::tokio::runtime(engineio::adapters::tokio::handle());
+/// # let _ = rt;
+/// ```
+pub fn runtime(handle: Handle) -> crate::Runtime {
+    crate::Runtime::new(
+        Arc::new(TokioSpawner(handle.clone())),
+        Arc::new(TokioTimer(handle.clone())),
+        Arc::new(TokioDialer(handle)),
+    )
+}
+
+impl TokioSpawner {
+    /// A spawner for the runtime behind `handle`.
+    pub fn new(handle: Handle) -> Self {
+        TokioSpawner(handle)
+    }
+}
+
+impl TokioTimer {
+    /// A timer on the runtime behind `handle` (which must have its time driver enabled).
+    pub fn new(handle: Handle) -> Self {
+        TokioTimer(handle)
+    }
+}
+
+impl TokioDialer {
+    /// A dialer on the runtime behind `handle` (which must have its I/O driver enabled).
+    pub fn new(handle: Handle) -> Self {
+        TokioDialer(handle)
+    }
+}
+
+impl Spawner for TokioSpawner {
+    fn spawn(&self, task: BoxFuture<'static, ()>) {
+        drop(self.0.spawn(task));
+    }
+}
+
+impl Timer for TokioTimer {
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        let _guard = self.0.enter();
+        Box::pin(::tokio::time::sleep(duration))
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> BoxFuture<'static, ()> {
+        let _guard = self.0.enter();
+        Box::pin(::tokio::time::sleep_until(deadline.into()))
+    }
+}
+
+#[async_trait]
+impl Dialer for TokioDialer {
+    async fn dial(&self, host: &str, port: u16) -> io::Result<Box<dyn Io>> {
+        let host = host.to_owned();
+        // Connect on the runtime itself, so the socket registers with its reactor whatever
+        // executor polls this future.
+        let stream = self
+            .0
+            .spawn(async move {
+                let s = TcpStream::connect((host.as_str(), port)).await?;
+                s.set_nodelay(true)?;
+                Ok::<_, io::Error>(s)
+            })
+            .await
+            .map_err(io::Error::other)??;
+        Ok(Box::new(stream.compat()))
+    }
+}

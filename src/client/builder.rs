@@ -1,0 +1,285 @@
+//! [`ClientBuilder`]: every option of python-engineio's client constructor, and more.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderMap;
+use http::header::{HeaderName, HeaderValue};
+
+use crate::rt::{HttpConnector, Runtime, WebSocketConnector};
+use crate::{AsyncClient, Error, SessionConfig, Transports};
+
+/// The default receive limit: the largest poll response or WebSocket message accepted.
+pub(crate) const DEFAULT_RECEIVE_LIMIT: usize = 64 * 1024 * 1024;
+
+/// Builds an [`AsyncClient`] (and, with the `blocking` feature, a `Client`) with options.
+///
+/// | python-engineio | here |
+/// |---|---|
+/// | `logger=True/False` | [`logger`](Self::logger) |
+/// | `request_timeout=5` | [`request_timeout`](Self::request_timeout) |
+/// | `ssl_verify=False` | [`ssl_verify`](Self::ssl_verify) |
+/// | `http_session=…` | [`http_connector`](Self::http_connector) |
+/// | `websocket_extra_options=…` | [`websocket_connector`](Self::websocket_connector) |
+/// | `timestamp_requests=True` | [`timestamp_requests`](Self::timestamp_requests) |
+/// | `connect(headers=…)` | [`header`](Self::header) |
+/// | `connect(transports=…)` | [`transports`](Self::transports) |
+/// | `connect(engineio_path=…)` | [`engineio_path`](Self::engineio_path) |
+///
+/// ```
+/// use std::time::Duration;
+/// use engineio::{AsyncClient, Transports};
+///
+/// let eio = AsyncClient::builder()
+///     .header("Authorization", "Bearer abc")
+///     .query("room", "lobby")
+///     .transports(Transports::WebSocket)
+///     .engineio_path("socket.io")
+///     .request_timeout(Duration::from_secs(10))
+///     .logger(false)
+///     .build()?;
+/// # let _ = eio;
+/// # Ok::<(), engineio::Error>(())
+/// ```
+#[must_use]
+pub struct ClientBuilder {
+    runtime: Option<Runtime>,
+    http: Option<Arc<dyn HttpConnector>>,
+    ws: Option<Arc<dyn WebSocketConnector>>,
+    headers: HeaderMap,
+    query: Vec<(String, String)>,
+    path: String,
+    session: SessionConfig,
+    logger: bool,
+    max_receive: usize,
+    #[cfg(feature = "rustls")]
+    tls: crate::connector::TlsConfig,
+    error: Option<Error>,
+}
+
+/// What a client is made of, once built.
+pub(crate) struct ClientConfig {
+    pub(crate) runtime: Runtime,
+    pub(crate) http: Arc<dyn HttpConnector>,
+    pub(crate) ws: Arc<dyn WebSocketConnector>,
+    pub(crate) headers: HeaderMap,
+    pub(crate) query: Vec<(String, String)>,
+    pub(crate) path: String,
+    pub(crate) session: SessionConfig,
+    pub(crate) logger: bool,
+    pub(crate) max_receive: usize,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        ClientBuilder::new()
+    }
+}
+
+impl ClientBuilder {
+    /// A builder with every option at its default.
+    pub fn new() -> ClientBuilder {
+        ClientBuilder {
+            runtime: None,
+            http: None,
+            ws: None,
+            headers: HeaderMap::new(),
+            query: Vec::new(),
+            path: "engine.io".to_owned(),
+            session: SessionConfig::default(),
+            logger: true,
+            max_receive: DEFAULT_RECEIVE_LIMIT,
+            #[cfg(feature = "rustls")]
+            tls: crate::connector::TlsConfig::new(),
+            error: None,
+        }
+    }
+
+    /// The runtime to run on, instead of the one chosen by Cargo feature.
+    pub fn runtime(mut self, runtime: Runtime) -> Self {
+        self.runtime = Some(runtime);
+        self
+    }
+
+    /// Sends HTTP requests with `connector` instead of the built-in one (python's
+    /// `http_session`).
+    pub fn http_connector(mut self, connector: impl HttpConnector) -> Self {
+        self.http = Some(Arc::new(connector));
+        self
+    }
+
+    /// Opens WebSockets with `connector` instead of the built-in one.
+    pub fn websocket_connector(mut self, connector: impl WebSocketConnector) -> Self {
+        self.ws = Some(Arc::new(connector));
+        self
+    }
+
+    /// Adds a header to every request and to the WebSocket handshake. Invalid names and
+    /// values (including any with CR or LF) make [`build`](Self::build) fail.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        match (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            (Ok(n), Ok(v)) => {
+                self.headers.append(n, v);
+            }
+            _ => {
+                self.error
+                    .get_or_insert(Error::InvalidHeader(format!("{name:?}: {value:?}")));
+            }
+        }
+        self
+    }
+
+    /// Adds a query parameter to every request, ahead of `EIO`, `transport` and `sid`.
+    pub fn query(mut self, key: &str, value: &str) -> Self {
+        self.query.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Which transports to use: polling then upgrade (the default), polling only, or
+    /// WebSocket only.
+    pub fn transports(mut self, transports: Transports) -> Self {
+        self.session.transports = transports;
+        self
+    }
+
+    /// The Engine.IO path on the server: `engine.io` by default; socket.io servers use
+    /// `socket.io`.
+    pub fn engineio_path(mut self, path: &str) -> Self {
+        self.path = path.to_owned();
+        self
+    }
+
+    /// How long the handshake, each POST and each WebSocket open may take (default 5 s).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.session.request_timeout = timeout;
+        self
+    }
+
+    /// How long an upgrade to WebSocket may take before the client stays on polling
+    /// (default 10 s).
+    pub fn upgrade_timeout(mut self, timeout: Duration) -> Self {
+        self.session.upgrade_timeout = timeout;
+        self
+    }
+
+    /// Adds a `t` cache-busting parameter to polling requests (default off).
+    pub fn timestamp_requests(mut self, on: bool) -> Self {
+        self.session.timestamp_requests = on;
+        self
+    }
+
+    /// Whether this crate emits its log records (through the `log` crate; install a logger
+    /// such as `env_logger` to see them). On by default; off keeps only nothing from this
+    /// client.
+    pub fn logger(mut self, on: bool) -> Self {
+        self.logger = on;
+        self
+    }
+
+    /// The largest poll response or WebSocket message accepted (default 64 MiB). A larger
+    /// one ends the connection with a transport error instead of exhausting memory.
+    pub fn receive_limit(mut self, bytes: usize) -> Self {
+        self.max_receive = bytes;
+        self
+    }
+
+    /// Whether to verify the server's TLS certificate (default: yes). Turning it off is
+    /// logged at warn level each time a connection is made.
+    #[cfg(feature = "rustls")]
+    pub fn ssl_verify(mut self, verify: bool) -> Self {
+        self.tls = self.tls.verify(verify);
+        self
+    }
+
+    /// Trusts an extra root certificate, in PEM or DER form.
+    #[cfg(feature = "rustls")]
+    pub fn add_root_certificate(mut self, cert: &[u8]) -> Self {
+        let tls = if cert.trim_ascii_start().starts_with(b"-----BEGIN") {
+            self.tls.clone().root_certificates_pem(cert)
+        } else {
+            self.tls.clone().root_certificate_der(cert.to_vec())
+        };
+        match tls.build() {
+            Ok(_) => self.tls = tls,
+            Err(e) => {
+                self.error
+                    .get_or_insert(Error::Certificate(crate::client::driver::chain(&e)));
+            }
+        }
+        self
+    }
+
+    /// Builds the client.
+    ///
+    /// Fails when an option was invalid, or when no runtime was given and no runtime
+    /// feature is enabled.
+    pub fn build(self) -> Result<AsyncClient, Error> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        Ok(AsyncClient::from_config(self.try_into_config()?))
+    }
+
+    pub(crate) fn try_into_config(mut self) -> Result<ClientConfig, Error> {
+        let runtime = match self.runtime.take() {
+            Some(rt) => rt,
+            None => default_runtime()?,
+        };
+        Ok(self.into_config_with(runtime))
+    }
+
+    /// The configuration on `runtime` (a runtime given to [`runtime`](Self::runtime) wins).
+    pub(crate) fn into_config_with(self, runtime: Runtime) -> ClientConfig {
+        let runtime = self.runtime.unwrap_or(runtime);
+        // Certificates were checked when they were added, so this only fails if the TLS
+        // library itself cannot start; the connectors then keep their default config.
+        #[cfg(feature = "rustls")]
+        let tls = self
+            .tls
+            .build()
+            .map_err(|e| log::error!("TLS configuration failed: {e}"))
+            .ok();
+        let http = self.http.unwrap_or_else(|| {
+            let c = crate::connector::HyperConnector::new(
+                runtime.dialer.clone(),
+                runtime.spawner.clone(),
+            );
+            #[cfg(feature = "rustls")]
+            let c = match &tls {
+                Some(tls) => c.with_tls(tls.clone()),
+                None => c,
+            };
+            Arc::new(c)
+        });
+        let ws = self.ws.unwrap_or_else(|| {
+            let c = crate::connector::TungsteniteConnector::new(runtime.dialer.clone());
+            #[cfg(feature = "rustls")]
+            let c = match &tls {
+                Some(tls) => c.with_tls(tls.clone()),
+                None => c,
+            };
+            Arc::new(c)
+        });
+        ClientConfig {
+            runtime,
+            http,
+            ws,
+            headers: self.headers,
+            query: self.query,
+            path: self.path,
+            session: self.session,
+            logger: self.logger,
+            max_receive: self.max_receive,
+        }
+    }
+}
+
+fn default_runtime() -> Result<Runtime, Error> {
+    #[cfg(any(feature = "tokio", feature = "smol", feature = "async-std"))]
+    return Ok(Runtime::from_features());
+    #[cfg(not(any(feature = "tokio", feature = "smol", feature = "async-std")))]
+    return Err(Error::NoRuntime);
+}

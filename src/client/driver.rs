@@ -1,0 +1,529 @@
+//! The driver: one task that runs a [`Session`] over the connectors.
+//!
+//! It owns the session and every I/O future of the connection, and is a single
+//! `poll` loop in the manner of quinn's endpoint driver: feed what completed into the
+//! session, start what the session asks for, re-arm one timer from `poll_timeout`, repeat
+//! until nothing moves. Cancelling a request is dropping its future.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures::channel::{mpsc, oneshot};
+use futures::future::BoxFuture;
+use futures::{FutureExt, Sink, StreamExt};
+use http::header::{CONTENT_TYPE, HeaderValue};
+use http::{HeaderMap, Method, Uri};
+
+use crate::cookie::CookieJar;
+use crate::rt::{
+    ConnectorError, ConnectorErrorKind, HttpConnector, Timer, WebSocketConnector, WsMessage,
+    WsSink, WsStream,
+};
+use crate::session::{Event, Request, Session, Transmit};
+use crate::{HttpStatusError, Payload, TransportFailure, TransportKind};
+
+/// What the application asks of a connection.
+pub(crate) enum Command {
+    Send(Payload),
+    /// Close; the sender fires when the driver has finished.
+    Close(oneshot::Sender<()>),
+}
+
+/// What the driver reports to the dispatcher, in order.
+#[derive(Debug)]
+pub(crate) enum DriverEvent {
+    Connected {
+        sid: String,
+        transport: TransportKind,
+    },
+    Message(Payload),
+    Upgraded(TransportKind),
+    ConnectFailed(TransportFailure),
+    Disconnected(crate::DisconnectReason),
+}
+
+type HttpFuture = BoxFuture<'static, Result<http::Response<Bytes>, ConnectorError>>;
+type WsOpenFuture = BoxFuture<'static, Result<(WsSink, WsStream), ConnectorError>>;
+
+/// The most frames read from the WebSocket in one turn of the loop, so that a fast sender
+/// cannot starve writes and timers.
+const READ_BUDGET: usize = 64;
+
+/// How long the final frames (close packet, close frame) may take to flush once the
+/// session is closed.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
+
+pub(crate) struct Driver {
+    session: Session,
+    timer: Arc<dyn Timer>,
+    http: Arc<dyn HttpConnector>,
+    ws: Arc<dyn WebSocketConnector>,
+    headers: HeaderMap,
+    cookies: CookieJar,
+    max_receive: usize,
+    logger: bool,
+    commands: mpsc::UnboundedReceiver<Command>,
+    commands_done: bool,
+    events: mpsc::UnboundedSender<DriverEvent>,
+    get: Option<HttpFuture>,
+    post: Option<HttpFuture>,
+    ws_open: Option<WsOpenFuture>,
+    ws_sink: Option<WsSink>,
+    ws_stream: Option<WsStream>,
+    ws_queue: VecDeque<WsMessage>,
+    /// The WebSocket is to be closed once `ws_queue` is flushed.
+    ws_closing: bool,
+    sleep: Option<(Instant, BoxFuture<'static, ()>)>,
+    /// When the session is closed, the final flush must end by then.
+    linger_until: Option<Instant>,
+    close_waiters: Vec<oneshot::Sender<()>>,
+}
+
+macro_rules! dlog {
+    ($self:ident, $lvl:ident, $($arg:tt)+) => {
+        if $self.logger {
+            log::$lvl!($($arg)+);
+        }
+    };
+}
+
+pub(crate) struct DriverParts {
+    pub(crate) session: Session,
+    pub(crate) timer: Arc<dyn Timer>,
+    pub(crate) http: Arc<dyn HttpConnector>,
+    pub(crate) ws: Arc<dyn WebSocketConnector>,
+    pub(crate) headers: HeaderMap,
+    pub(crate) max_receive: usize,
+    pub(crate) logger: bool,
+    pub(crate) commands: mpsc::UnboundedReceiver<Command>,
+    pub(crate) events: mpsc::UnboundedSender<DriverEvent>,
+}
+
+impl Driver {
+    pub(crate) fn new(p: DriverParts) -> Driver {
+        Driver {
+            session: p.session,
+            timer: p.timer,
+            http: p.http,
+            ws: p.ws,
+            headers: p.headers,
+            cookies: CookieJar::default(),
+            max_receive: p.max_receive,
+            logger: p.logger,
+            commands: p.commands,
+            commands_done: false,
+            events: p.events,
+            get: None,
+            post: None,
+            ws_open: None,
+            ws_sink: None,
+            ws_stream: None,
+            ws_queue: VecDeque::new(),
+            ws_closing: false,
+            sleep: None,
+            linger_until: None,
+            close_waiters: Vec::new(),
+        }
+    }
+
+    fn request(&self, method: Method, uri: Uri, body: Bytes) -> HttpFuture {
+        let mut builder = http::Request::builder().method(method.clone()).uri(uri);
+        if let Some(h) = builder.headers_mut() {
+            h.extend(self.headers.clone());
+            self.cookies.apply(h);
+            if method == Method::POST {
+                h.insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain;charset=UTF-8"),
+                );
+            }
+        }
+        let http = self.http.clone();
+        let max = self.max_receive;
+        match builder.body(body) {
+            Ok(req) => Box::pin(async move { http.request(req, max).await }),
+            Err(e) => {
+                let err = ConnectorError::new(
+                    ConnectorErrorKind::Other,
+                    "building a request",
+                    Some(Box::new(e)),
+                );
+                Box::pin(async move { Err(err) })
+            }
+        }
+    }
+
+    fn open_ws(&self, uri: Uri) -> WsOpenFuture {
+        let mut builder = http::Request::builder().uri(uri);
+        if let Some(h) = builder.headers_mut() {
+            h.extend(self.headers.clone());
+            self.cookies.apply(h);
+        }
+        let ws = self.ws.clone();
+        let max = self.max_receive;
+        match builder.body(()) {
+            Ok(req) => Box::pin(async move { ws.connect(req, max).await }),
+            Err(e) => {
+                let err = ConnectorError::new(
+                    ConnectorErrorKind::Other,
+                    "building a request",
+                    Some(Box::new(e)),
+                );
+                Box::pin(async move { Err(err) })
+            }
+        }
+    }
+
+    /// Runs one turn: returns `Ready` when the connection is over and everything is flushed.
+    fn poll_turn(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            let mut progress = false;
+            let now = self.timer.now();
+
+            progress |= self.poll_commands(cx);
+            progress |= self.poll_http(cx, now);
+            progress |= self.poll_ws(cx, now);
+            progress |= self.poll_timer(cx);
+            progress |= self.drain_session();
+
+            if self.session.is_closed() {
+                if self.ws_sink.is_none() || self.linger_until.is_none() {
+                    for w in self.close_waiters.drain(..) {
+                        let _ = w.send(());
+                    }
+                    return Poll::Ready(());
+                }
+                if !progress {
+                    return Poll::Pending;
+                }
+            } else if !progress {
+                return Poll::Pending;
+            }
+        }
+    }
+
+    fn poll_commands(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        while !self.commands_done {
+            match self.commands.poll_next_unpin(cx) {
+                Poll::Ready(Some(Command::Send(p))) => {
+                    if let Err(e) = self.session.send(p) {
+                        dlog!(self, debug, "message not sent: {e}");
+                    }
+                }
+                Poll::Ready(Some(Command::Close(done))) => {
+                    self.close_waiters.push(done);
+                    self.session.close();
+                }
+                Poll::Ready(None) => {
+                    // Every handle on the client is gone: nobody can use the connection.
+                    self.commands_done = true;
+                    self.session.close();
+                }
+                Poll::Pending => break,
+            }
+            progress = true;
+        }
+        progress
+    }
+
+    fn poll_http(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+        let mut progress = false;
+        for request in [Request::Get, Request::Post] {
+            let slot = match request {
+                Request::Get => &mut self.get,
+                Request::Post => &mut self.post,
+            };
+            let Some(fut) = slot else { continue };
+            let Poll::Ready(result) = fut.poll_unpin(cx) else {
+                continue;
+            };
+            *slot = None;
+            progress = true;
+            match result {
+                Ok(resp) => {
+                    self.cookies.store(resp.headers());
+                    let status = resp.status().as_u16();
+                    self.session
+                        .handle_response(now, request, status, resp.into_body());
+                }
+                Err(e) => {
+                    dlog!(self, debug, "{request:?} failed: {}", chain(&e));
+                    self.session
+                        .handle_request_failed(now, request, failure(&e));
+                }
+            }
+        }
+        progress
+    }
+
+    fn poll_ws(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+        let mut progress = false;
+        if let Some(fut) = &mut self.ws_open {
+            if let Poll::Ready(result) = fut.poll_unpin(cx) {
+                self.ws_open = None;
+                progress = true;
+                match result {
+                    Ok((sink, stream)) => {
+                        self.ws_sink = Some(sink);
+                        self.ws_stream = Some(stream);
+                        self.session.handle_ws_connected(now);
+                    }
+                    Err(e) => {
+                        dlog!(self, debug, "WebSocket open failed: {}", chain(&e));
+                        self.session.handle_ws_failed(now, failure(&e));
+                    }
+                }
+            }
+        }
+        let mut budget = READ_BUDGET;
+        while let Some(stream) = &mut self.ws_stream {
+            if budget == 0 {
+                // Come back for the rest after the others had their turn.
+                cx.waker().wake_by_ref();
+                break;
+            }
+            budget -= 1;
+            match stream.poll_next_unpin(cx) {
+                Poll::Pending => break,
+                Poll::Ready(item) => {
+                    progress = true;
+                    match item {
+                        Some(Ok(WsMessage::Data(frame))) => {
+                            self.session.handle_ws_frame(now, frame)
+                        }
+                        Some(Ok(WsMessage::Close { code, reason })) => {
+                            self.ws_stream = None;
+                            self.session.handle_ws_closed(now, code, &reason);
+                        }
+                        Some(Err(e)) => {
+                            self.ws_stream = None;
+                            self.ws_sink = None;
+                            self.session.handle_ws_failed(now, failure(&e));
+                        }
+                        None => {
+                            self.ws_stream = None;
+                            self.ws_sink = None;
+                            self.session.handle_ws_failed(
+                                now,
+                                TransportFailure::Io(
+                                    "the WebSocket ended without a close frame".into(),
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+            // Start whatever the frame made necessary before reading more.
+            progress |= self.drain_session();
+        }
+        progress |= self.poll_ws_sink(cx, now);
+        progress
+    }
+
+    fn poll_ws_sink(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+        let Some(sink) = &mut self.ws_sink else {
+            self.ws_queue.clear();
+            return false;
+        };
+        let mut progress = false;
+        let mut failed = None;
+        while !self.ws_queue.is_empty() {
+            match sink.as_mut().poll_ready(cx) {
+                Poll::Ready(Ok(())) => {
+                    let Some(msg) = self.ws_queue.pop_front() else {
+                        break;
+                    };
+                    if let Err(e) = sink.as_mut().start_send(msg) {
+                        failed = Some(e);
+                        break;
+                    }
+                    progress = true;
+                }
+                Poll::Ready(Err(e)) => {
+                    failed = Some(e);
+                    break;
+                }
+                Poll::Pending => break,
+            }
+        }
+        if failed.is_none() {
+            let flushed = if self.ws_closing && self.ws_queue.is_empty() {
+                Pin::new(&mut *sink).poll_close(cx)
+            } else {
+                Pin::new(&mut *sink).poll_flush(cx)
+            };
+            match flushed {
+                Poll::Ready(Ok(())) if self.ws_closing && self.ws_queue.is_empty() => {
+                    self.ws_sink = None;
+                    self.ws_closing = false;
+                    progress = true;
+                }
+                Poll::Ready(Err(e)) => failed = Some(e),
+                _ => {}
+            }
+        }
+        if let Some(e) = failed {
+            self.ws_sink = None;
+            self.ws_stream = None;
+            self.ws_queue.clear();
+            if self.ws_closing {
+                self.ws_closing = false;
+            } else {
+                self.session.handle_ws_failed(now, failure(&e));
+            }
+            progress = true;
+        }
+        progress
+    }
+
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
+        let deadline = if self.session.is_closed() {
+            self.linger_until
+        } else {
+            self.session.poll_timeout()
+        };
+        let Some(deadline) = deadline else {
+            self.sleep = None;
+            return false;
+        };
+        if self.sleep.as_ref().is_none_or(|(at, _)| *at != deadline) {
+            self.sleep = Some((deadline, self.timer.sleep_until(deadline)));
+        }
+        let now = self.timer.now();
+        let fired = deadline <= now
+            || self
+                .sleep
+                .as_mut()
+                .is_some_and(|(_, s)| s.as_mut().poll(cx).is_ready());
+        if !fired {
+            return false;
+        }
+        self.sleep = None;
+        if self.session.is_closed() {
+            // The final flush took too long: give up on it.
+            self.linger_until = None;
+            self.ws_sink = None;
+            self.ws_queue.clear();
+        } else {
+            self.session.handle_timeout(now.max(deadline));
+        }
+        true
+    }
+
+    /// Starts what the session asks for and forwards its events.
+    fn drain_session(&mut self) -> bool {
+        let mut progress = false;
+        let now = self.timer.now();
+        while let Some(t) = self.session.poll_transmit(now) {
+            progress = true;
+            match t {
+                Transmit::Get { uri } => {
+                    dlog!(self, trace, "GET {uri}");
+                    self.get = Some(self.request(Method::GET, uri, Bytes::new()));
+                }
+                Transmit::Post { uri, body } => {
+                    dlog!(self, trace, "POST {uri} ({} bytes)", body.len());
+                    self.post = Some(self.request(Method::POST, uri, body));
+                }
+                Transmit::WsOpen { uri } => {
+                    dlog!(self, debug, "opening WebSocket {uri}");
+                    self.ws_open = Some(self.open_ws(uri));
+                }
+                Transmit::WsSend(frame) => self.ws_queue.push_back(WsMessage::Data(frame)),
+                Transmit::WsClose => {
+                    self.ws_open = None;
+                    self.ws_stream = None;
+                    if self.ws_sink.is_some() {
+                        self.ws_closing = true;
+                    }
+                }
+            }
+        }
+        while let Some(e) = self.session.poll_event() {
+            progress = true;
+            let out = match e {
+                Event::Connected => {
+                    let sid = self.session.sid().unwrap_or_default().to_owned();
+                    dlog!(
+                        self,
+                        info,
+                        "connected, sid {sid}, transport {}",
+                        self.session.transport()
+                    );
+                    DriverEvent::Connected {
+                        sid,
+                        transport: self.session.transport(),
+                    }
+                }
+                Event::Message(p) => DriverEvent::Message(p),
+                Event::Upgraded => {
+                    dlog!(self, info, "upgraded to WebSocket");
+                    DriverEvent::Upgraded(self.session.transport())
+                }
+                Event::UpgradeFailed(f) => {
+                    dlog!(
+                        self,
+                        info,
+                        "upgrade to WebSocket failed, staying on polling: {f}"
+                    );
+                    continue;
+                }
+                Event::ConnectFailed(f) => {
+                    dlog!(self, info, "connection failed: {f}");
+                    DriverEvent::ConnectFailed(f)
+                }
+                Event::Disconnected(r) => {
+                    dlog!(self, info, "disconnected: {r:#}");
+                    DriverEvent::Disconnected(r)
+                }
+            };
+            let _ = self.events.unbounded_send(out);
+        }
+        if self.session.is_closed() && self.linger_until.is_none() {
+            self.get = None;
+            self.post = None;
+            self.ws_open = None;
+            self.linger_until = Some(now + LINGER);
+        }
+        progress
+    }
+}
+
+impl Future for Driver {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.get_mut().poll_turn(cx)
+    }
+}
+
+/// The error and its causes on one line.
+pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+fn failure(e: &ConnectorError) -> TransportFailure {
+    match e.kind() {
+        ConnectorErrorKind::HttpStatus(status) => TransportFailure::Http(HttpStatusError {
+            status,
+            code: None,
+            message: None,
+        }),
+        _ => TransportFailure::Io(chain(e)),
+    }
+}

@@ -1,0 +1,459 @@
+//! [`AsyncClient`]: python-engineio's `AsyncClient`, in Rust.
+
+mod builder;
+mod driver;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::channel::{mpsc, oneshot};
+use futures::future::{BoxFuture, Shared};
+use futures::{FutureExt, Stream, StreamExt};
+
+pub use builder::ClientBuilder;
+use builder::ClientConfig;
+use driver::{Command, Driver, DriverEvent, DriverParts};
+
+use crate::rt::Runtime;
+use crate::session::Session;
+use crate::{DisconnectReason, Endpoint, Error, Payload, TransportKind};
+
+type ConnectHandler = Arc<dyn Fn() -> BoxFuture<'static, ()> + Send + Sync>;
+type MessageHandler = Arc<dyn Fn(Payload) -> BoxFuture<'static, ()> + Send + Sync>;
+type DisconnectHandler = Arc<dyn Fn(DisconnectReason) -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// What happened on a connection, as delivered by [`AsyncClient::events`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientEvent {
+    /// The connection opened.
+    Connect,
+    /// A message arrived.
+    Message(Payload),
+    /// The connection ended; always the last event of a connection.
+    Disconnect(DisconnectReason),
+}
+
+/// An Engine.IO client for async code: python-engineio's `AsyncClient`.
+///
+/// Cheap to clone: every clone drives the same connection, so a handler can keep one and
+/// `send` from inside itself. The connection runs in background tasks on the client's
+/// [`Runtime`]; handlers run one at a time, in the order of the events.
+///
+/// ```no_run
+/// use engineio::{AsyncClient, DisconnectReason, Payload};
+///
+/// # async fn run() -> Result<(), engineio::Error> {
+/// let eio = AsyncClient::new();
+/// eio.on_connect(|| async { println!("I'm connected!") });
+/// eio.on_message(|data: Payload| async move { println!("I received a message! {data:?}") });
+/// eio.on_disconnect(|reason: DisconnectReason| async move {
+///     println!("I'm disconnected! reason: {reason}")
+/// });
+///
+/// eio.connect("http://localhost:5000").await?;
+/// println!("my sid is {}", eio.sid().unwrap_or_default());
+/// eio.send(serde_json::json!({"foo": "bar"})).await?;
+/// eio.wait().await;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct AsyncClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: ClientConfig,
+    handlers: Mutex<Handlers>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct Handlers {
+    connect: Option<ConnectHandler>,
+    message: Option<MessageHandler>,
+    disconnect: Option<DisconnectHandler>,
+    subscribers: Vec<mpsc::UnboundedSender<ClientEvent>>,
+}
+
+#[derive(Default)]
+struct State {
+    generation: u64,
+    conn: Option<Conn>,
+    /// The end of the last connection, for a `wait` that comes after it was cleared.
+    last_ended: Option<Shared<oneshot::Receiver<()>>>,
+}
+
+struct Conn {
+    generation: u64,
+    commands: mpsc::UnboundedSender<Command>,
+    sid: Option<String>,
+    transport: TransportKind,
+    ended: Shared<oneshot::Receiver<()>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A handler that panicked while another thread held the lock leaves the data
+    // consistent (every critical section here is a few assignments): carry on.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl std::fmt::Debug for AsyncClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncClient")
+            .field("sid", &self.sid())
+            .field("transport", &self.transport())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(any(feature = "tokio", feature = "smol", feature = "async-std"))]
+impl Default for AsyncClient {
+    fn default() -> Self {
+        AsyncClient::new()
+    }
+}
+
+impl AsyncClient {
+    /// A client with default options on the default runtime: tokio when the `tokio`
+    /// feature is on (the current runtime, or a background one outside any), else smol,
+    /// else async-std.
+    #[cfg(any(feature = "tokio", feature = "smol", feature = "async-std"))]
+    pub fn new() -> AsyncClient {
+        AsyncClient::from_config(ClientBuilder::new().into_config_with(Runtime::from_features()))
+    }
+
+    /// A client on a runtime of your own, with default options. See
+    /// [`Runtime::new`](crate::Runtime::new).
+    pub fn with_runtime(runtime: Runtime) -> AsyncClient {
+        AsyncClient::from_config(ClientBuilder::new().into_config_with(runtime))
+    }
+
+    /// A builder for every option: headers, query, transports, timeouts, TLS, logging,
+    /// runtime and connectors.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::new()
+    }
+
+    pub(crate) fn from_config(config: ClientConfig) -> AsyncClient {
+        AsyncClient {
+            inner: Arc::new(Inner {
+                config,
+                handlers: Mutex::new(Handlers::default()),
+                state: Mutex::new(State::default()),
+            }),
+        }
+    }
+
+    /// Sets the handler for the `connect` event. It runs before [`connect`](Self::connect)
+    /// returns.
+    pub fn on_connect<F, Fut>(&self, handler: F)
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        lock(&self.inner.handlers).connect = Some(Arc::new(move || handler().boxed()));
+    }
+
+    /// Sets the handler for the `message` event: one call per message, in the order the
+    /// server sent them.
+    pub fn on_message<F, Fut>(&self, handler: F)
+    where
+        F: Fn(Payload) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        lock(&self.inner.handlers).message = Some(Arc::new(move |p| handler(p).boxed()));
+    }
+
+    /// Sets the handler for the `disconnect` event, called once per connection with the
+    /// reason, whoever ended it.
+    pub fn on_disconnect<F, Fut>(&self, handler: F)
+    where
+        F: Fn(DisconnectReason) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        lock(&self.inner.handlers).disconnect = Some(Arc::new(move |r| handler(r).boxed()));
+    }
+
+    /// A stream of this client's events, for those who prefer
+    /// `while let Some(ev) = events.next().await` to handlers. It sees the events from the
+    /// moment it is made, and never ends; an unread stream buffers its events.
+    pub fn events(&self) -> Events {
+        let (tx, rx) = mpsc::unbounded();
+        lock(&self.inner.handlers).subscribers.push(tx);
+        Events { rx }
+    }
+
+    /// Connects to an Engine.IO server: `http://`, `https://`, `ws://` or `wss://`, with the
+    /// server's host and port (the path comes from the builder's `engineio_path`).
+    ///
+    /// Returns once the connection is open and the `connect` handler has run, or with the
+    /// reason it could not open.
+    pub async fn connect(&self, url: &str) -> Result<(), Error> {
+        let cfg = &self.inner.config;
+        let mut endpoint = Endpoint::parse(url)?.with_path(&cfg.path);
+        for (k, v) in &cfg.query {
+            endpoint = endpoint.with_query(k, v);
+        }
+        let (cmd_tx, cmd_rx) = mpsc::unbounded();
+        let (ev_tx, ev_rx) = mpsc::unbounded();
+        let (connected_tx, connected_rx) = oneshot::channel();
+        let (ended_tx, ended_rx) = oneshot::channel();
+        let generation = {
+            let mut state = lock(&self.inner.state);
+            if state.conn.is_some() {
+                return Err(Error::AlreadyConnected);
+            }
+            state.generation += 1;
+            state.conn = Some(Conn {
+                generation: state.generation,
+                commands: cmd_tx,
+                sid: None,
+                transport: TransportKind::Polling,
+                ended: ended_rx.shared(),
+            });
+            state.generation
+        };
+        let rt = &cfg.runtime;
+        let session = Session::new(endpoint, cfg.session.clone(), rt.timer.now());
+        let driver = Driver::new(DriverParts {
+            session,
+            timer: rt.timer.clone(),
+            http: cfg.http.clone(),
+            ws: cfg.ws.clone(),
+            headers: cfg.headers.clone(),
+            max_receive: cfg.max_receive,
+            logger: cfg.logger,
+            commands: cmd_rx,
+            events: ev_tx,
+        });
+        rt.spawner.spawn(Box::pin(driver));
+        let dispatcher = dispatch(
+            Arc::downgrade(&self.inner),
+            generation,
+            ev_rx,
+            connected_tx,
+            ended_tx,
+        );
+        rt.spawner.spawn(Box::pin(dispatcher));
+        match connected_rx.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(failure)) => Err(Error::Connect {
+                url: url.to_owned(),
+                failure,
+            }),
+            Err(_) => Err(Error::Connect {
+                url: url.to_owned(),
+                failure: crate::TransportFailure::Io("the connection task ended".into()),
+            }),
+        }
+    }
+
+    /// The session id the server assigned, while connected.
+    pub fn sid(&self) -> Option<String> {
+        lock(&self.inner.state)
+            .conn
+            .as_ref()
+            .and_then(|c| c.sid.clone())
+    }
+
+    /// The transport in use, while connected.
+    pub fn transport(&self) -> Option<TransportKind> {
+        lock(&self.inner.state)
+            .conn
+            .as_ref()
+            .filter(|c| c.sid.is_some())
+            .map(|c| c.transport)
+    }
+
+    /// Sends a message: text (`&str`, `String`), binary (`Vec<u8>`, `&[u8]`, `Bytes`) or
+    /// JSON (`serde_json::Value`, sent as text).
+    ///
+    /// The message is queued in order with the others and written as soon as the
+    /// transport allows. Fails with [`Error::NotConnected`] when no connection is open; a
+    /// message accepted here is delivered, or the connection's end is reported by the
+    /// `disconnect` event.
+    pub async fn send(&self, data: impl Into<Payload>) -> Result<(), Error> {
+        let state = lock(&self.inner.state);
+        match &state.conn {
+            Some(c) if c.sid.is_some() => c
+                .commands
+                .unbounded_send(Command::Send(data.into()))
+                .map_err(|_| Error::NotConnected),
+            _ => Err(Error::NotConnected),
+        }
+    }
+
+    /// Disconnects from the server: queued messages go out, then the close packet.
+    ///
+    /// Returns when the connection is closed; the `disconnect` handler (reason
+    /// `client disconnect`) runs right after, and [`wait`](Self::wait) returns once it has.
+    /// Safe to call from a handler, and when not connected (it does nothing).
+    pub async fn disconnect(&self) -> Result<(), Error> {
+        let (tx, rx) = oneshot::channel();
+        {
+            let state = lock(&self.inner.state);
+            let Some(c) = &state.conn else { return Ok(()) };
+            if c.commands.unbounded_send(Command::Close(tx)).is_err() {
+                return Ok(());
+            }
+        }
+        let _ = rx.await;
+        Ok(())
+    }
+
+    /// Waits until the connection ends, for any reason, and its `disconnect` handler has
+    /// run. Returns at once when not connected.
+    pub async fn wait(&self) {
+        let ended = {
+            let state = lock(&self.inner.state);
+            match &state.conn {
+                Some(c) => Some(c.ended.clone()),
+                None => state.last_ended.clone(),
+            }
+        };
+        if let Some(ended) = ended {
+            let _ = ended.await;
+        }
+    }
+
+    /// Runs `task` in the background on the client's runtime, and returns a handle that
+    /// resolves to its output (or `None` if it panicked).
+    pub fn start_background_task<F>(&self, task: F) -> BackgroundTask<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .config
+            .runtime
+            .spawner
+            .spawn(Box::pin(async move {
+                let _ = tx.send(task.await);
+            }));
+        BackgroundTask { rx }
+    }
+
+    /// Sleeps on the client's runtime timer.
+    pub async fn sleep(&self, duration: Duration) {
+        self.inner.config.runtime.timer.sleep(duration).await;
+    }
+}
+
+/// The stream returned by [`AsyncClient::events`].
+#[derive(Debug)]
+pub struct Events {
+    rx: mpsc::UnboundedReceiver<ClientEvent>,
+}
+
+impl Stream for Events {
+    type Item = ClientEvent;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ClientEvent>> {
+        self.rx.poll_next_unpin(cx)
+    }
+}
+
+/// The handle of a task started by [`AsyncClient::start_background_task`]: a future that
+/// resolves to the task's output, or to `None` if the task panicked or its runtime shut
+/// down. Dropping it does not stop the task.
+#[derive(Debug)]
+pub struct BackgroundTask<T> {
+    rx: oneshot::Receiver<T>,
+}
+
+impl<T> Future for BackgroundTask<T> {
+    type Output = Option<T>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        self.rx.poll_unpin(cx).map(Result::ok)
+    }
+}
+
+/// Runs the handlers for one connection's events, one at a time and in order.
+async fn dispatch(
+    inner: std::sync::Weak<Inner>,
+    generation: u64,
+    mut events: mpsc::UnboundedReceiver<DriverEvent>,
+    connected: oneshot::Sender<Result<(), crate::TransportFailure>>,
+    ended: oneshot::Sender<()>,
+) {
+    let mut connected = Some(connected);
+    while let Some(ev) = events.next().await {
+        let Some(inner) = inner.upgrade() else { return };
+        let with_conn = |f: &mut dyn FnMut(&mut Conn)| {
+            let mut state = lock(&inner.state);
+            if let Some(c) = state.conn.as_mut().filter(|c| c.generation == generation) {
+                f(c);
+            }
+        };
+        match ev {
+            DriverEvent::Connected { sid, transport } => {
+                with_conn(&mut |c| {
+                    c.sid = Some(sid.clone());
+                    c.transport = transport;
+                });
+                let handler = lock(&inner.handlers).connect.clone();
+                if let Some(h) = handler {
+                    h().await;
+                }
+                publish(&inner, ClientEvent::Connect);
+                if let Some(tx) = connected.take() {
+                    let _ = tx.send(Ok(()));
+                }
+            }
+            DriverEvent::Message(p) => {
+                let handler = lock(&inner.handlers).message.clone();
+                publish(&inner, ClientEvent::Message(p.clone()));
+                if let Some(h) = handler {
+                    h(p).await;
+                }
+            }
+            DriverEvent::Upgraded(t) => with_conn(&mut |c| c.transport = t),
+            DriverEvent::ConnectFailed(f) => {
+                clear(&inner, generation);
+                if let Some(tx) = connected.take() {
+                    let _ = tx.send(Err(f));
+                }
+                break;
+            }
+            DriverEvent::Disconnected(reason) => {
+                clear(&inner, generation);
+                if let Some(tx) = connected.take() {
+                    // Closed before the handshake finished.
+                    let _ = tx.send(Err(crate::TransportFailure::Io(format!(
+                        "closed during the handshake ({reason})"
+                    ))));
+                    break;
+                }
+                let handler = lock(&inner.handlers).disconnect.clone();
+                if let Some(h) = handler {
+                    h(reason.clone()).await;
+                }
+                publish(&inner, ClientEvent::Disconnect(reason));
+                break;
+            }
+        }
+    }
+    let _ = ended.send(());
+}
+
+fn clear(inner: &Inner, generation: u64) {
+    let mut state = lock(&inner.state);
+    if state
+        .conn
+        .as_ref()
+        .is_some_and(|c| c.generation == generation)
+    {
+        state.last_ended = state.conn.take().map(|c| c.ended);
+    }
+}
+
+fn publish(inner: &Inner, event: ClientEvent) {
+    lock(&inner.handlers)
+        .subscribers
+        .retain(|s| s.unbounded_send(event.clone()).is_ok());
+}

@@ -1,0 +1,85 @@
+//! The built-in connectors: HTTP/1.1 on hyper, WebSocket on async-tungstenite, and TLS on
+//! rustls (feature `rustls`).
+//!
+//! They open no socket themselves and name no async runtime: every connection comes from a
+//! [`Dialer`](crate::rt::Dialer), and the only background work (hyper's connection tasks)
+//! goes to a [`Spawner`](crate::rt::Spawner). A runtime adapter therefore needs nothing but
+//! a `Dialer` and a `Spawner` to get a working client.
+//!
+//! - [`HyperConnector`]: the default [`HttpConnector`](crate::rt::HttpConnector), with a
+//!   small per-origin connection pool.
+//! - [`TungsteniteConnector`]: the default
+//!   [`WebSocketConnector`](crate::rt::WebSocketConnector).
+//! - `TlsConfig` and `connect_tls` (feature `rustls`): one
+//!   `Arc<rustls::ClientConfig>` shared by HTTPS and WSS.
+
+mod http;
+#[cfg(feature = "rustls")]
+mod tls;
+mod websocket;
+
+pub use self::http::HyperConnector;
+#[cfg(feature = "rustls")]
+pub use self::tls::{TlsConfig, connect_tls};
+pub use self::websocket::TungsteniteConnector;
+
+/// A failed dial: whatever the dialer says (refused, unreachable, name not resolved, timed
+/// out), the connection could not be made, so the kind is always
+/// [`Connect`](crate::rt::ConnectorErrorKind::Connect); the dialer's error is the source.
+fn dial_error(url: &dyn std::fmt::Display, e: std::io::Error) -> crate::rt::ConnectorError {
+    crate::rt::ConnectorError::new(
+        crate::rt::ConnectorErrorKind::Connect,
+        format!("connecting to {url}"),
+        Some(Box::new(e)),
+    )
+}
+
+/// Strips the brackets from an IPv6 host as `http::Uri::host` returns it (`[::1]` → `::1`).
+fn bare_host(host: &str) -> &str {
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+}
+
+/// A `Host` header value / authority for `host:port`, bracketing IPv6 addresses.
+fn authority(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_host_strips_ipv6_brackets_only() {
+        assert_eq!(bare_host("[::1]"), "::1");
+        assert_eq!(bare_host("example.com"), "example.com");
+        assert_eq!(bare_host("127.0.0.1"), "127.0.0.1");
+    }
+
+    #[test]
+    fn every_dial_error_is_a_connect_error() {
+        for kind in [
+            std::io::ErrorKind::ConnectionRefused,
+            std::io::ErrorKind::TimedOut,
+            std::io::ErrorKind::Other,
+        ] {
+            let err = dial_error(&"http://h:1", std::io::Error::from(kind));
+            assert!(err.is_connect());
+            assert_eq!(
+                err.to_string(),
+                "connecting to http://h:1: connection failed"
+            );
+        }
+    }
+
+    #[test]
+    fn authority_brackets_ipv6() {
+        assert_eq!(authority("::1", 80), "[::1]:80");
+        assert_eq!(authority("h", 5000), "h:5000");
+    }
+}

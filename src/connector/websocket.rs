@@ -1,0 +1,483 @@
+//! [`TungsteniteConnector`]: the default [`WebSocketConnector`], async-tungstenite over
+//! [`Dialer`] streams.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use async_tungstenite::tungstenite::client::IntoClientRequest;
+use async_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
+use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use async_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use async_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt, future};
+use http::header::{
+    CONNECTION, HOST, HeaderName, SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_KEY,
+    SEC_WEBSOCKET_VERSION, UPGRADE,
+};
+use http::{Request, Uri};
+use log::debug;
+
+use crate::ByteStr;
+use crate::packet::Frame;
+use crate::rt::{
+    ConnectorError, ConnectorErrorKind, Dialer, Io, WebSocketConnector, WsMessage, WsSink, WsStream,
+};
+
+/// The default [`WebSocketConnector`]: [async-tungstenite] over connections from a
+/// [`Dialer`], with TLS for `wss://` URLs (feature `rustls`).
+///
+/// The request's headers (cookies, your own headers) are sent with the handshake, next to
+/// the ones the handshake generates (`Sec-WebSocket-Key` and friends; the request's own
+/// values of those, and any `Sec-WebSocket-Extensions`, are ignored: this connector speaks
+/// no extension). An `http://` or `https://` URL is taken as `ws://` or `wss://`.
+///
+/// Messages and frames larger than `max_message` fail the stream with
+/// [`TooLarge`](ConnectorErrorKind::TooLarge). WebSocket pings are answered here and never
+/// reach the client. Sending flushes when the sink is flushed (`SinkExt::send` does).
+///
+/// [async-tungstenite]: https://docs.rs/async-tungstenite
+///
+/// ```no_run
+/// # use std::sync::Arc;
+/// # use engineio::rt::Dialer;
+/// use engineio::connector::TungsteniteConnector;
+///
+/// # fn f(dialer: Arc<dyn Dialer>) {
+/// let ws = TungsteniteConnector::new(dialer);
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct TungsteniteConnector {
+    dialer: Arc<dyn Dialer>,
+    #[cfg(feature = "rustls")]
+    tls: Arc<rustls::ClientConfig>,
+}
+
+impl fmt::Debug for TungsteniteConnector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TungsteniteConnector")
+            .finish_non_exhaustive()
+    }
+}
+
+impl TungsteniteConnector {
+    /// A connector that dials with `dialer`.
+    ///
+    /// With the `rustls` feature, `wss://` URLs use the default `TlsConfig`
+    /// (certificates checked against the `webpki-roots` store); change it with
+    /// `with_tls`. Without the feature, `wss://` URLs
+    /// fail.
+    pub fn new(dialer: Arc<dyn Dialer>) -> TungsteniteConnector {
+        TungsteniteConnector {
+            dialer,
+            #[cfg(feature = "rustls")]
+            tls: super::tls::default_config(),
+        }
+    }
+
+    /// Uses `config` for `wss://` URLs; build it with
+    /// [`TlsConfig`](crate::connector::TlsConfig), and pass the same one to the HTTP
+    /// connector.
+    #[cfg(feature = "rustls")]
+    pub fn with_tls(mut self, config: Arc<rustls::ClientConfig>) -> TungsteniteConnector {
+        self.tls = config;
+        self
+    }
+
+    #[cfg(feature = "rustls")]
+    async fn tls(&self, host: &str, io: Box<dyn Io>) -> Result<Box<dyn Io>, ConnectorError> {
+        super::tls::connect_tls(&self.tls, host, io).await
+    }
+
+    #[cfg(not(feature = "rustls"))]
+    async fn tls(&self, host: &str, _io: Box<dyn Io>) -> Result<Box<dyn Io>, ConnectorError> {
+        Err(no_tls_error(host))
+    }
+}
+
+#[cfg(not(feature = "rustls"))]
+fn no_tls_error(host: &str) -> ConnectorError {
+    ConnectorError::new(
+        ConnectorErrorKind::Other,
+        format!(
+            "connecting to wss://{host}: wss:// needs TLS support, which needs the `rustls` \
+             feature of engineio"
+        ),
+        None,
+    )
+}
+
+#[async_trait]
+impl WebSocketConnector for TungsteniteConnector {
+    async fn connect(
+        &self,
+        request: Request<()>,
+        max_message: usize,
+    ) -> Result<(WsSink, WsStream), ConnectorError> {
+        let request = handshake_request(&request)?;
+        let uri = request.uri().clone();
+        let url: Arc<str> = uri.to_string().into();
+        let tls = uri.scheme_str() == Some("wss");
+        let host = super::bare_host(uri.host().unwrap_or_default()).to_owned();
+        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        #[cfg(not(feature = "rustls"))]
+        if tls {
+            return Err(no_tls_error(&super::authority(&host, port)));
+        }
+
+        let io = self
+            .dialer
+            .dial(&host, port)
+            .await
+            .map_err(|e| super::dial_error(&url, e))?;
+        let io = if tls { self.tls(&host, io).await? } else { io };
+
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(max_message))
+            .max_frame_size(Some(max_message));
+        let (stream, _response) =
+            async_tungstenite::client_async_with_config(request, io, Some(config))
+                .await
+                .map_err(|e| handshake_error(&url, e))?;
+        debug!("WebSocket connected to {url}");
+
+        let (sender, receiver) = stream.split();
+        let sink_url = url.clone();
+        let sink = sender
+            .sink_map_err(move |e| ws_error(&format!("sending to {sink_url}"), e))
+            .with(|message: WsMessage| {
+                future::ready(Ok::<_, ConnectorError>(to_tungstenite(message)))
+            });
+        let stream = receiver.filter_map(move |item| {
+            future::ready(match item {
+                Ok(message) => from_tungstenite(message).map(Ok),
+                // The peer dropped the connection without a close frame: the stream ends.
+                Err(WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake)) => {
+                    debug!("{url}: connection closed without a close frame");
+                    None
+                }
+                Err(e) => Some(Err(ws_error(&format!("receiving from {url}"), e))),
+            })
+        });
+        Ok((Box::pin(sink), Box::pin(stream)))
+    }
+}
+
+/// The handshake request tungstenite sends: the URL with a `ws`/`wss` scheme, the
+/// generated WebSocket headers, and the caller's own headers.
+fn handshake_request(request: &Request<()>) -> Result<Request<()>, ConnectorError> {
+    let uri = ws_uri(request.uri())?;
+    let mut out = uri.clone().into_client_request().map_err(|e| {
+        ConnectorError::new(
+            ConnectorErrorKind::Other,
+            format!("connecting to {uri}: invalid WebSocket URL"),
+            Some(Box::new(e)),
+        )
+    })?;
+    const GENERATED: [HeaderName; 4] = [
+        CONNECTION,
+        UPGRADE,
+        SEC_WEBSOCKET_KEY,
+        SEC_WEBSOCKET_VERSION,
+    ];
+    let headers = out.headers_mut();
+    for (name, value) in request.headers() {
+        if *name == HOST {
+            headers.insert(HOST, value.clone());
+        } else if GENERATED.contains(name) || *name == SEC_WEBSOCKET_EXTENSIONS {
+            debug!("connecting to {uri}: ignoring the request's {name} header");
+        } else {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// `http`/`https` become `ws`/`wss`; `ws`/`wss` stay; anything else is refused.
+fn ws_uri(uri: &Uri) -> Result<Uri, ConnectorError> {
+    let scheme = match uri.scheme_str() {
+        Some(s) if s.eq_ignore_ascii_case("ws") || s.eq_ignore_ascii_case("http") => "ws",
+        Some(s) if s.eq_ignore_ascii_case("wss") || s.eq_ignore_ascii_case("https") => "wss",
+        _ => {
+            return Err(ConnectorError::new(
+                ConnectorErrorKind::Other,
+                format!(
+                    "connecting to {uri}: the URL must start with ws://, wss://, http:// or https://"
+                ),
+                None,
+            ));
+        }
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.scheme = Some(scheme.parse().expect("ws and wss are valid schemes"));
+    if parts.path_and_query.is_none() {
+        parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+    }
+    Uri::from_parts(parts).map_err(|e| {
+        ConnectorError::new(
+            ConnectorErrorKind::Other,
+            format!("connecting to {uri}: invalid WebSocket URL"),
+            Some(Box::new(e)),
+        )
+    })
+}
+
+/// A received message as the client sees it; pings, pongs and raw frames are dropped.
+fn from_tungstenite(message: Message) -> Option<WsMessage> {
+    match message {
+        Message::Text(text) => {
+            let bytes = Bytes::from(text);
+            // Utf8Bytes is valid UTF-8, so this only re-checks it; nothing is copied.
+            match ByteStr::from_utf8(bytes) {
+                Ok(text) => Some(WsMessage::Data(Frame::Text(text))),
+                Err((bytes, _)) => Some(WsMessage::Data(Frame::Text(
+                    String::from_utf8_lossy(&bytes).into_owned().into(),
+                ))),
+            }
+        }
+        Message::Binary(data) => Some(WsMessage::Data(Frame::Binary(data))),
+        Message::Close(Some(frame)) => Some(WsMessage::Close {
+            code: frame.code.into(),
+            reason: frame.reason.as_str().to_owned(),
+        }),
+        Message::Close(None) => Some(WsMessage::Close {
+            code: 1005,
+            reason: String::new(),
+        }),
+        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => None,
+    }
+}
+
+/// A message to send, as tungstenite sends it.
+fn to_tungstenite(message: WsMessage) -> Message {
+    match message {
+        WsMessage::Data(Frame::Text(text)) => {
+            // SAFETY: a `ByteStr` is always valid UTF-8.
+            Message::Text(unsafe { Utf8Bytes::from_bytes_unchecked(text.into_bytes()) })
+        }
+        WsMessage::Data(Frame::Binary(data)) => Message::Binary(data),
+        WsMessage::Close { code, reason } => {
+            let code = CloseCode::from(code);
+            if !code.is_allowed() {
+                // 1005, 1006, 1015 and reserved codes may not be sent: send no code at all.
+                return Message::Close(None);
+            }
+            Message::Close(Some(CloseFrame {
+                code,
+                reason: truncate_reason(reason).into(),
+            }))
+        }
+    }
+}
+
+/// A close frame's reason must fit its 125-byte payload with the 2-byte code.
+fn truncate_reason(mut reason: String) -> String {
+    const MAX: usize = 123;
+    if reason.len() > MAX {
+        let mut end = MAX;
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+    }
+    reason
+}
+
+fn handshake_error(url: &str, e: WsError) -> ConnectorError {
+    match e {
+        WsError::Http(response) => ConnectorError::new(
+            ConnectorErrorKind::HttpStatus(response.status().as_u16()),
+            format!("WebSocket handshake with {url} refused"),
+            None,
+        ),
+        e => ws_error(&format!("WebSocket handshake with {url}"), e),
+    }
+}
+
+/// Classifies a tungstenite error; `context` says what was being done.
+fn ws_error(context: &str, e: WsError) -> ConnectorError {
+    let kind = match &e {
+        WsError::Io(_) => {
+            let WsError::Io(io) = e else { unreachable!() };
+            return ConnectorError::io(context, io);
+        }
+        WsError::Capacity(CapacityError::MessageTooLong { .. }) => ConnectorErrorKind::TooLarge,
+        WsError::Tls(_) => ConnectorErrorKind::Tls,
+        WsError::Http(response) => ConnectorErrorKind::HttpStatus(response.status().as_u16()),
+        WsError::Capacity(_)
+        | WsError::Protocol(_)
+        | WsError::Utf8(_)
+        | WsError::AttackAttempt
+        | WsError::HttpFormat(_) => ConnectorErrorKind::Protocol,
+        WsError::ConnectionClosed | WsError::AlreadyClosed | WsError::WriteBufferFull(_) => {
+            ConnectorErrorKind::Io
+        }
+        WsError::Url(_) => ConnectorErrorKind::Other,
+    };
+    ConnectorError::new(kind, format!("{context}: {e}"), Some(Box::new(e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handshake_request_has_the_generated_and_the_extra_headers() {
+        let req = Request::get("ws://127.0.0.1:5000/engine.io/?EIO=4&transport=websocket")
+            .header("cookie", "io=abc")
+            .header("x-token", "t1")
+            .header("x-multi", "a")
+            .header("x-multi", "b")
+            .body(())
+            .unwrap();
+        let out = handshake_request(&req).unwrap();
+        assert_eq!(
+            out.uri().to_string(),
+            "ws://127.0.0.1:5000/engine.io/?EIO=4&transport=websocket"
+        );
+        let h = out.headers();
+        assert_eq!(h["cookie"], "io=abc");
+        assert_eq!(h["x-token"], "t1");
+        let multi: Vec<_> = h.get_all("x-multi").iter().collect();
+        assert_eq!(multi, ["a", "b"]);
+        assert_eq!(h[HOST], "127.0.0.1:5000");
+        assert_eq!(h[SEC_WEBSOCKET_VERSION], "13");
+        assert!(h.contains_key(SEC_WEBSOCKET_KEY));
+        assert_eq!(h[UPGRADE], "websocket");
+        // tungstenite turns it into bytes without complaint.
+        async_tungstenite::tungstenite::handshake::client::generate_request(out).unwrap();
+    }
+
+    #[test]
+    fn handshake_request_does_not_duplicate_generated_headers() {
+        let req = Request::get("http://h/engine.io/?EIO=4")
+            .header(HOST, "proxy.example")
+            .header(SEC_WEBSOCKET_KEY, "mine")
+            .header(CONNECTION, "keep-alive")
+            .header(SEC_WEBSOCKET_EXTENSIONS, "permessage-deflate")
+            .body(())
+            .unwrap();
+        let out = handshake_request(&req).unwrap();
+        assert_eq!(out.uri().scheme_str(), Some("ws"));
+        assert_eq!(out.headers()[HOST], "proxy.example");
+        assert_ne!(out.headers()[SEC_WEBSOCKET_KEY], "mine");
+        assert_eq!(out.headers().get_all(SEC_WEBSOCKET_KEY).iter().count(), 1);
+        assert_eq!(out.headers()[CONNECTION], "Upgrade");
+        assert!(!out.headers().contains_key(SEC_WEBSOCKET_EXTENSIONS));
+        async_tungstenite::tungstenite::handshake::client::generate_request(out).unwrap();
+    }
+
+    #[test]
+    fn ws_uri_maps_schemes() {
+        let u = |s: &str| ws_uri(&s.parse().unwrap()).map(|u| u.to_string());
+        assert_eq!(u("https://h/x?y").unwrap(), "wss://h/x?y");
+        assert_eq!(u("wss://h:1/").unwrap(), "wss://h:1/");
+        assert_eq!(u("http://h").unwrap(), "ws://h/");
+        let err = ws_uri(&"ftp://h/".parse().unwrap()).unwrap_err();
+        assert_eq!(err.kind(), ConnectorErrorKind::Other);
+    }
+
+    #[test]
+    fn received_messages_map_to_ws_messages() {
+        assert_eq!(
+            from_tungstenite(Message::text("4hi")),
+            Some(WsMessage::Data(Frame::Text("4hi".into())))
+        );
+        assert_eq!(
+            from_tungstenite(Message::binary(vec![1u8, 2])),
+            Some(WsMessage::Data(Frame::Binary(Bytes::from_static(&[1, 2]))))
+        );
+        assert_eq!(
+            from_tungstenite(Message::Close(Some(CloseFrame {
+                code: CloseCode::Away,
+                reason: "bye".into()
+            }))),
+            Some(WsMessage::Close {
+                code: 1001,
+                reason: "bye".into()
+            })
+        );
+        assert_eq!(
+            from_tungstenite(Message::Close(None)),
+            Some(WsMessage::Close {
+                code: 1005,
+                reason: String::new()
+            })
+        );
+        assert_eq!(from_tungstenite(Message::Ping(Bytes::new())), None);
+        assert_eq!(from_tungstenite(Message::Pong(Bytes::new())), None);
+    }
+
+    #[test]
+    fn text_is_not_copied_on_the_way_in() {
+        let text = Utf8Bytes::from("4hello");
+        let ptr = text.as_str().as_ptr();
+        let Some(WsMessage::Data(Frame::Text(s))) = from_tungstenite(Message::Text(text)) else {
+            panic!()
+        };
+        assert_eq!(s.as_str().as_ptr(), ptr);
+    }
+
+    #[test]
+    fn sent_messages_map_to_tungstenite() {
+        assert_eq!(
+            to_tungstenite(WsMessage::Data(Frame::Text("4hi".into()))),
+            Message::text("4hi")
+        );
+        assert_eq!(
+            to_tungstenite(WsMessage::Data(Frame::Binary(Bytes::from_static(b"\x01")))),
+            Message::binary(vec![1u8])
+        );
+        assert_eq!(
+            to_tungstenite(WsMessage::Close {
+                code: 1000,
+                reason: "done".into()
+            }),
+            Message::Close(Some(CloseFrame {
+                code: CloseCode::Normal,
+                reason: "done".into()
+            }))
+        );
+        assert_eq!(
+            to_tungstenite(WsMessage::Close {
+                code: 1005,
+                reason: String::new()
+            }),
+            Message::Close(None)
+        );
+    }
+
+    #[test]
+    fn close_reason_is_truncated_on_a_char_boundary() {
+        let long = "é".repeat(100); // 200 bytes
+        let cut = truncate_reason(long);
+        assert!(cut.len() <= 123);
+        assert_eq!(cut.len(), 122);
+    }
+
+    #[test]
+    fn errors_are_classified() {
+        let too_long = WsError::Capacity(CapacityError::MessageTooLong {
+            size: 10,
+            max_size: 5,
+        });
+        assert_eq!(
+            ws_error("receiving from ws://h/", too_long).kind(),
+            ConnectorErrorKind::TooLarge
+        );
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert_eq!(
+            ws_error("x", WsError::Io(refused)).kind(),
+            ConnectorErrorKind::Io
+        );
+        let response = http::Response::builder().status(403).body(None).unwrap();
+        let err = handshake_error("ws://h/engine.io/", WsError::Http(Box::new(response)));
+        assert_eq!(err.kind(), ConnectorErrorKind::HttpStatus(403));
+        assert_eq!(
+            err.to_string(),
+            "WebSocket handshake with ws://h/engine.io/ refused: HTTP 403"
+        );
+    }
+}

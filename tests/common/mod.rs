@@ -1,0 +1,134 @@
+//! Real Engine.IO servers for the interop tests: node engine.io and python-engineio,
+//! started as child processes on 127.0.0.1 with a random port (installed by
+//! `scripts/test-servers-setup.sh`, which the test command runs first).
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Which real server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerKind {
+    /// node engine.io 6.6.13.
+    Node,
+    /// python-engineio 4.15.1 under aiohttp.
+    PythonAiohttp,
+    /// python-engineio 4.15.1 under uvicorn (ASGI).
+    PythonAsgi,
+}
+
+impl ServerKind {
+    pub const ALL: [ServerKind; 3] = [
+        ServerKind::Node,
+        ServerKind::PythonAiohttp,
+        ServerKind::PythonAsgi,
+    ];
+}
+
+/// A running server; killed when dropped.
+pub struct Server {
+    pub kind: ServerKind,
+    pub port: u16,
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/servers")
+}
+
+impl Server {
+    /// Starts `kind` with the given environment (`EIO_PING_INTERVAL_MS`, …).
+    pub fn start(kind: ServerKind, env: &[(&str, &str)]) -> Server {
+        let mut cmd = match kind {
+            ServerKind::Node => {
+                let mut c = Command::new("node");
+                c.arg(root().join("node/server.js"));
+                c
+            }
+            ServerKind::PythonAiohttp | ServerKind::PythonAsgi => {
+                let py = root().join("python/.venv/bin/python");
+                assert!(
+                    py.exists(),
+                    "{} is missing: run scripts/test-servers-setup.sh (the README's test command does)",
+                    py.display()
+                );
+                let mut c = Command::new(py);
+                c.arg(root().join("python/server.py")).arg("--mode").arg(
+                    if kind == ServerKind::PythonAiohttp {
+                        "aiohttp"
+                    } else {
+                        "asgi"
+                    },
+                );
+                c
+            }
+        };
+        cmd.envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start the {kind:?} server: {e}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let port = loop {
+            match rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) => {
+                    if let Some(p) = line.strip_prefix("LISTENING ") {
+                        break p.trim().parse().expect("port number");
+                    }
+                }
+                Err(e) => panic!("the {kind:?} server did not start: {e}"),
+            }
+        };
+        Server {
+            kind,
+            port,
+            child,
+            lines: rx,
+        }
+    }
+
+    /// The server's URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Waits up to `timeout` for a stdout line starting with `prefix`.
+    pub fn wait_line(&self, prefix: &str, timeout: Duration) -> Option<String> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.checked_duration_since(std::time::Instant::now())?;
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.starts_with(prefix) => return Some(line),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Kills the server abruptly (SIGKILL): its sockets are reset or left dangling.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -1,0 +1,240 @@
+//! The AsyncClient against real Engine.IO servers (node engine.io 6.6.13, python-engineio
+//! 4.15.1 under aiohttp and under uvicorn), on every runtime, over every transport.
+//!
+//! In each cell: connect and `sid`; text (multibyte UTF-8), binary and JSON round trips;
+//! 1,000 messages sent while the upgrade happens arrive once each, in order; a close the
+//! server chose is `server disconnect`; `disconnect()` is `client disconnect` and the server
+//! sees the session end; a killed server is `transport error` within pingInterval +
+//! pingTimeout.
+#![cfg(all(feature = "tokio", feature = "smol", feature = "async-std"))]
+
+mod common;
+
+use std::future::Future;
+use std::pin::pin;
+use std::time::{Duration, Instant};
+
+use common::{Server, ServerKind};
+use engineio::rt::Runtime;
+use engineio::{AsyncClient, ClientEvent, DisconnectReason, Payload, TransportKind, Transports};
+use futures::future::{Either, select};
+use futures::{Stream, StreamExt};
+
+/// Short heartbeats, in whole seconds (python-engineio announces whole seconds only).
+const PING: [(&str, &str); 2] = [
+    ("EIO_PING_INTERVAL_MS", "1000"),
+    ("EIO_PING_TIMEOUT_MS", "1000"),
+];
+
+/// The next event, or `None` after `timeout`.
+async fn next_event(
+    eio: &AsyncClient,
+    events: &mut (impl Stream<Item = ClientEvent> + Unpin),
+    timeout: Duration,
+) -> Option<ClientEvent> {
+    match select(events.next(), pin!(eio.sleep(timeout))).await {
+        Either::Left((ev, _)) => ev,
+        Either::Right(_) => None,
+    }
+}
+
+async fn next_message(
+    eio: &AsyncClient,
+    events: &mut (impl Stream<Item = ClientEvent> + Unpin),
+    label: &str,
+) -> Payload {
+    match next_event(eio, events, Duration::from_secs(10)).await {
+        Some(ClientEvent::Message(p)) => p,
+        other => panic!("{label}: expected a message, got {other:?}"),
+    }
+}
+
+async fn connect(
+    runtime: &Runtime,
+    transports: Transports,
+    url: &str,
+) -> (AsyncClient, impl Stream<Item = ClientEvent> + Unpin) {
+    let eio = AsyncClient::builder()
+        .runtime(runtime.clone())
+        .transports(transports)
+        .build()
+        .unwrap();
+    let events = eio.events();
+    eio.connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {url}: {e}"));
+    (eio, events)
+}
+
+async fn wait_for_websocket(eio: &AsyncClient) {
+    let start = Instant::now();
+    while eio.transport() != Some(TransportKind::WebSocket) {
+        assert!(start.elapsed() < Duration::from_secs(10), "no upgrade");
+        eio.sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn cell(runtime: Runtime, kind: ServerKind, transports: Transports) {
+    let label = format!("{kind:?}/{transports:?}");
+    let mut server = Server::start(kind, &PING);
+    let url = server.url();
+
+    // Connect, sid, and round trips of each payload kind.
+    let (eio, mut events) = connect(&runtime, transports, &url).await;
+    assert_eq!(
+        next_event(&eio, &mut events, Duration::from_secs(5)).await,
+        Some(ClientEvent::Connect)
+    );
+    let sid = eio.sid().expect("sid");
+    assert!(!sid.is_empty());
+    if transports == Transports::Upgrade {
+        wait_for_websocket(&eio).await;
+    }
+    let expected_transport = match transports {
+        Transports::Polling => TransportKind::Polling,
+        _ => TransportKind::WebSocket,
+    };
+    assert_eq!(eio.transport(), Some(expected_transport), "{label}");
+
+    eio.send("héllo €😀").await.unwrap();
+    assert_eq!(
+        next_message(&eio, &mut events, &label).await,
+        Payload::from("héllo €😀"),
+        "{label}"
+    );
+    eio.send(vec![0u8, 1, 2, 255]).await.unwrap();
+    assert_eq!(
+        next_message(&eio, &mut events, &label).await,
+        Payload::from(vec![0u8, 1, 2, 255]),
+        "{label}"
+    );
+    eio.send(serde_json::json!({"foo": "bar", "n": [1, 2]}))
+        .await
+        .unwrap();
+    let json: serde_json::Value = next_message(&eio, &mut events, &label)
+        .await
+        .json()
+        .unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({"foo": "bar", "n": [1, 2]}),
+        "{label}"
+    );
+    eio.send("").await.unwrap();
+    assert_eq!(
+        next_message(&eio, &mut events, &label).await,
+        Payload::from(""),
+        "{label}"
+    );
+    eio.send("binary 00ff").await.unwrap();
+    assert_eq!(
+        next_message(&eio, &mut events, &label).await,
+        Payload::from(vec![0u8, 255]),
+        "{label}"
+    );
+
+    // A close the server chose.
+    eio.send("close").await.unwrap();
+    match next_event(&eio, &mut events, Duration::from_secs(10)).await {
+        Some(ClientEvent::Disconnect(DisconnectReason::ServerDisconnect(_))) => {}
+        other => panic!("{label}: expected a server disconnect, got {other:?}"),
+    }
+    eio.wait().await;
+    assert_eq!(eio.sid(), None);
+    assert!(eio.send("late").await.is_err());
+
+    // 1,000 messages sent right after connecting (during the upgrade, when there is one)
+    // arrive once each, in order; and the same client can connect again.
+    eio.connect(&url).await.unwrap();
+    assert_eq!(
+        next_event(&eio, &mut events, Duration::from_secs(5)).await,
+        Some(ClientEvent::Connect)
+    );
+    for i in 0..1000 {
+        eio.send(format!("m{i}")).await.unwrap();
+    }
+    for i in 0..1000 {
+        assert_eq!(
+            next_message(&eio, &mut events, &label).await,
+            Payload::from(format!("m{i}")),
+            "{label}"
+        );
+    }
+    if transports == Transports::Upgrade {
+        wait_for_websocket(&eio).await;
+    }
+
+    // disconnect(): client disconnect, and the server sees the session end.
+    let sid = eio.sid().unwrap();
+    eio.disconnect().await.unwrap();
+    assert_eq!(
+        next_event(&eio, &mut events, Duration::from_secs(5)).await,
+        Some(ClientEvent::Disconnect(DisconnectReason::ClientDisconnect)),
+        "{label}"
+    );
+    let line = server.wait_line(&format!("DISCONNECT {sid}"), Duration::from_secs(10));
+    assert!(
+        line.is_some(),
+        "{label}: the server did not see the session end"
+    );
+
+    // A killed server: transport error within pingInterval + pingTimeout (+ slack).
+    eio.connect(&url).await.unwrap();
+    assert_eq!(
+        next_event(&eio, &mut events, Duration::from_secs(5)).await,
+        Some(ClientEvent::Connect)
+    );
+    if transports == Transports::Upgrade {
+        wait_for_websocket(&eio).await;
+    }
+    server.kill();
+    let killed = Instant::now();
+    match next_event(&eio, &mut events, Duration::from_secs(4)).await {
+        Some(ClientEvent::Disconnect(DisconnectReason::TransportError(_))) => {}
+        other => panic!("{label}: expected a transport error, got {other:?}"),
+    }
+    assert!(
+        killed.elapsed() < Duration::from_secs(3),
+        "{label}: {:?}",
+        killed.elapsed()
+    );
+}
+
+async fn all_cells(runtime: Runtime) {
+    for kind in ServerKind::ALL {
+        for transports in [
+            Transports::Polling,
+            Transports::WebSocket,
+            Transports::Upgrade,
+        ] {
+            cell(runtime.clone(), kind, transports).await;
+        }
+    }
+}
+
+fn run_on_tokio(f: impl Future<Output = ()>) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(f);
+}
+
+#[test]
+fn tokio_runtime() {
+    run_on_tokio(async {
+        let rt = engineio::adapters::tokio::runtime(tokio::runtime::Handle::current());
+        all_cells(rt).await;
+    });
+}
+
+#[test]
+fn smol_runtime() {
+    smol::block_on(all_cells(engineio::adapters::smol::runtime()));
+}
+
+#[test]
+fn async_std_runtime() {
+    async_std::task::block_on(all_cells(engineio::adapters::async_std::runtime()));
+}
