@@ -238,3 +238,11 @@ fn smol_runtime() {
 fn async_std_runtime() {
     async_std::task::block_on(all_cells(engineio::adapters::async_std::runtime()));
 }
+
+#[path = "../examples/support/custom_runtime.rs"]
+mod custom_runtime;
+
+#[test]
+fn custom_executor() {
+    futures::executor::block_on(all_cells(custom_runtime::custom_runtime()));
+}
