@@ -57,7 +57,8 @@ if [ "$do_node" = 1 ]; then
   stamp_file="$NODE_DIR/node_modules/.test-servers-setup.stamp"
   want="lock=$(hash_of "$NODE_DIR/package-lock.json") node=$(node --version)"
   have="$(cat "$stamp_file" 2>/dev/null || true)"
-  if [ "$force" = 0 ] && [ "$have" = "$want" ] && [ -f "$NODE_DIR/node_modules/engine.io/package.json" ]; then
+  if [ "$force" = 0 ] && [ "$have" = "$want" ] && [ -f "$NODE_DIR/node_modules/engine.io/package.json" ] \
+     && [ -f "$NODE_DIR/node_modules/engine.io-v3/package.json" ]; then
     say "node: engine.io already installed in tests/servers/node/node_modules (npm ci skipped)"
   else
     t=$(now)

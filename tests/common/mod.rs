@@ -14,6 +14,8 @@ use std::time::Duration;
 pub enum ServerKind {
     /// node engine.io 6.6.13.
     Node,
+    /// node engine.io 3.6.2: protocol v3 only (the engine of socket.io 2.x).
+    NodeV3,
     /// python-engineio 4.15.1 under aiohttp.
     PythonAiohttp,
     /// python-engineio 4.15.1 under uvicorn (ASGI).
@@ -47,6 +49,11 @@ impl Server {
             ServerKind::Node => {
                 let mut c = Command::new("node");
                 c.arg(root().join("node/server.js"));
+                c
+            }
+            ServerKind::NodeV3 => {
+                let mut c = Command::new("node");
+                c.arg(root().join("node/server-v3.js"));
                 c
             }
             ServerKind::PythonAiohttp | ServerKind::PythonAsgi => {
@@ -118,6 +125,11 @@ impl Server {
                 Err(_) => return None,
             }
         }
+    }
+
+    /// The stdout lines printed so far and not yet read.
+    pub fn drain_lines(&self) -> Vec<String> {
+        self.lines.try_iter().collect()
     }
 
     /// Kills the server abruptly (SIGKILL): its sockets are reset or left dangling.

@@ -72,12 +72,40 @@ function log(line) {
   } catch (_) {}
 }
 
-const httpServer = http.createServer((req, res) => {
+const notFound = (req, res) => {
   // engine.io handles everything under /engine.io/ itself
   res.writeHead(404, { "Content-Type": "text/plain" });
   res.end("not found");
-});
+};
+// EIO_TLS_CERT / EIO_TLS_KEY (PEM files): serve https and wss instead.
+const httpServer =
+  process.env.EIO_TLS_CERT && process.env.EIO_TLS_KEY
+    ? require("https").createServer(
+        {
+          cert: fs.readFileSync(process.env.EIO_TLS_CERT),
+          key: fs.readFileSync(process.env.EIO_TLS_KEY),
+        },
+        notFound
+      )
+    : http.createServer(notFound);
+
 const eio = engine.attach(httpServer, opts);
+
+// (After attach: engine.io takes over the existing request listeners.)
+// With EIO_COOKIE=1, report whether each request of an open session carries the sticky
+// cookie back: `COOKIE <ok|missing> <polling|websocket>` on stdout.
+if (process.env.EIO_COOKIE === "1") {
+  const check = (req, kind) => {
+    const url = new URL(req.url, "http://x");
+    const sid = url.searchParams.get("sid");
+    if (!sid) return;
+    const cookie = req.headers.cookie || "";
+    const ok = cookie.split(";").some((c) => c.trim() === `io=${sid}`);
+    out(`COOKIE ${ok ? "ok" : "missing"} ${kind}`);
+  };
+  httpServer.prependListener("request", (req) => check(req, "polling"));
+  httpServer.prependListener("upgrade", (req) => check(req, "websocket"));
+}
 
 const BURST_RE = /^burst (\d+)$/;
 const BINARY_RE = /^binary ((?:[0-9a-fA-F]{2})*)$/;

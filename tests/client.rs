@@ -1,0 +1,308 @@
+//! The AsyncClient's API and errors, against real servers: handlers, background tasks,
+//! cookies, TLS with a test CA, and the errors a user acts on.
+#![cfg(all(feature = "tokio", feature = "rustls"))]
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{Server, ServerKind};
+use engineio::{
+    AsyncClient, DecodeError, DisconnectReason, Error, Payload, TransportFailure, TransportKind,
+    Transports,
+};
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[test]
+fn connection_refused_names_the_url() {
+    block_on(async {
+        // A port that was just free.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}");
+        let err = AsyncClient::new().connect(&url).await.unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains(&url), "{text}");
+        assert!(text.contains("connection failed"), "{text}");
+        assert!(
+            matches!(err.failure(), Some(TransportFailure::Io(_))),
+            "{err:?}"
+        );
+    });
+}
+
+#[test]
+fn a_v3_server_is_named_as_such() {
+    let server = Server::start(ServerKind::NodeV3, &[]);
+    block_on(async {
+        let err = AsyncClient::new().connect(&server.url()).await.unwrap_err();
+        assert!(
+            matches!(
+                err.failure(),
+                Some(TransportFailure::Decode(DecodeError::ProtocolV3))
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("protocol v3"), "{err}");
+    });
+}
+
+#[test]
+fn http_errors_carry_status_and_message() {
+    let server = Server::start(ServerKind::PythonAiohttp, &[]);
+    block_on(async {
+        // python-engineio answers an unknown sid with 400 and a JSON string.
+        let eio = AsyncClient::builder().query("sid", "nope").build().unwrap();
+        let err = eio.connect(&server.url()).await.unwrap_err();
+        match err.failure() {
+            Some(TransportFailure::Http(e)) => {
+                assert_eq!(e.status, 400, "{err}");
+                assert!(e.message.as_deref().unwrap_or("").contains("nope"), "{err}");
+            }
+            other => panic!("{other:?}"),
+        }
+    });
+}
+
+#[test]
+fn invalid_headers_are_refused_before_anything_is_sent() {
+    let err = AsyncClient::builder()
+        .header("X-Evil", "a\r\nInjected: 1")
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidHeader(_)), "{err:?}");
+    let err = AsyncClient::builder()
+        .header("bad name", "v")
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidHeader(_)), "{err:?}");
+}
+
+#[test]
+fn send_without_a_connection_and_connect_twice_are_errors() {
+    let server = Server::start(ServerKind::Node, &[]);
+    block_on(async {
+        let eio = AsyncClient::new();
+        assert!(matches!(eio.send("x").await, Err(Error::NotConnected)));
+        eio.disconnect().await.unwrap(); // nothing to do
+        eio.wait().await; // returns at once
+        eio.connect(&server.url()).await.unwrap();
+        assert!(matches!(
+            eio.connect(&server.url()).await,
+            Err(Error::AlreadyConnected)
+        ));
+        eio.disconnect().await.unwrap();
+        eio.wait().await;
+        assert!(matches!(eio.send("x").await, Err(Error::NotConnected)));
+    });
+}
+
+#[test]
+fn handlers_run_in_order_and_may_use_the_client() {
+    let server = Server::start(ServerKind::Node, &[("EIO_CONNECT_MESSAGE", "welcome")]);
+    block_on(async {
+        let eio = AsyncClient::new();
+        let log = Arc::new(Mutex::new(Vec::<String>::new()));
+        let l = log.clone();
+        eio.on_connect(move || {
+            let l = l.clone();
+            async move { l.lock().unwrap().push("connect".into()) }
+        });
+        let (l, client) = (log.clone(), eio.clone());
+        eio.on_message(move |p: Payload| {
+            let (l, client) = (l.clone(), client.clone());
+            async move {
+                let text = p.as_text().unwrap_or("?").to_owned();
+                l.lock().unwrap().push(text.clone());
+                // A handler may send, sleep and disconnect.
+                if text == "welcome" {
+                    client.send("burst 3").await.unwrap();
+                }
+                if text == "burst-2" {
+                    client.sleep(Duration::from_millis(10)).await;
+                    client.disconnect().await.unwrap();
+                }
+            }
+        });
+        let l = log.clone();
+        eio.on_disconnect(move |r: DisconnectReason| {
+            let l = l.clone();
+            async move { l.lock().unwrap().push(format!("disconnect: {r}")) }
+        });
+        eio.connect(&server.url()).await.unwrap();
+        assert_eq!(
+            log.lock().unwrap().first().map(String::as_str),
+            Some("connect")
+        );
+        eio.wait().await;
+        assert_eq!(
+            *log.lock().unwrap(),
+            [
+                "connect",
+                "welcome",
+                "burst-0",
+                "burst-1",
+                "burst-2",
+                "disconnect: client disconnect"
+            ]
+        );
+    });
+}
+
+#[test]
+fn background_tasks_and_sleep_use_the_clients_runtime() {
+    block_on(async {
+        let eio = AsyncClient::new();
+        let start = Instant::now();
+        let task = eio.start_background_task(async { 6 * 7 });
+        assert_eq!(task.await, Some(42));
+        eio.sleep(Duration::from_millis(50)).await;
+        assert!(start.elapsed() >= Duration::from_millis(50));
+    });
+}
+
+#[test]
+fn sticky_cookies_travel_back_on_polling_and_on_the_websocket() {
+    let server = Server::start(ServerKind::Node, &[("EIO_COOKIE", "1")]);
+    block_on(async {
+        let eio = AsyncClient::builder()
+            .transports(Transports::Upgrade)
+            .build()
+            .unwrap();
+        eio.connect(&server.url()).await.unwrap();
+        eio.send("hi").await.unwrap();
+        until("the upgrade", || {
+            eio.transport() == Some(TransportKind::WebSocket)
+        })
+        .await;
+        eio.disconnect().await.unwrap();
+    });
+    let lines: Vec<String> = server
+        .drain_lines()
+        .into_iter()
+        .filter(|l| l.starts_with("COOKIE"))
+        .collect();
+    assert!(
+        lines.iter().all(|l| l.starts_with("COOKIE ok")),
+        "{lines:?}"
+    );
+    assert!(lines.iter().any(|l| l == "COOKIE ok polling"), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l == "COOKIE ok websocket"),
+        "{lines:?}"
+    );
+}
+
+/// A test CA and a certificate for localhost and 127.0.0.1 signed by it, written to a
+/// fresh directory: (ca.pem, cert.pem, key.pem).
+fn test_pki() -> (std::path::PathBuf, String) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!(
+        "engineio-tls-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+    (dir, ca.pem())
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+#[test]
+fn tls_is_verified_by_default_and_accepts_the_right_root() {
+    let (dir, ca_pem) = test_pki();
+    let cert = dir.join("cert.pem").to_string_lossy().into_owned();
+    let key = dir.join("key.pem").to_string_lossy().into_owned();
+    let server = Server::start(
+        ServerKind::Node,
+        &[("EIO_TLS_CERT", &cert), ("EIO_TLS_KEY", &key)],
+    );
+    let url = format!("https://localhost:{}", server.port);
+    block_on(async {
+        // Refused by default: the certificate is not from a known CA.
+        let err = AsyncClient::new().connect(&url).await.unwrap_err();
+        assert!(err.to_string().contains("certificate"), "{err}");
+
+        // Accepted with the test CA as a root: https polling, then the wss upgrade.
+        let eio = AsyncClient::builder()
+            .add_root_certificate(ca_pem.as_bytes())
+            .build()
+            .unwrap();
+        let mut events = eio.events();
+        eio.connect(&url).await.unwrap();
+        until("the upgrade", || {
+            eio.transport() == Some(TransportKind::WebSocket)
+        })
+        .await;
+        eio.send("over tls").await.unwrap();
+        use futures::StreamExt;
+        loop {
+            match events.next().await {
+                Some(engineio::ClientEvent::Message(p)) => {
+                    assert_eq!(p, Payload::from("over tls"));
+                    break;
+                }
+                Some(engineio::ClientEvent::Connect) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        eio.disconnect().await.unwrap();
+
+        // Verification off: explicit, and it connects.
+        let eio = AsyncClient::builder().ssl_verify(false).build().unwrap();
+        eio.connect(&format!("https://127.0.0.1:{}", server.port))
+            .await
+            .unwrap();
+        eio.disconnect().await.unwrap();
+    });
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_bad_root_certificate_is_refused_by_the_builder() {
+    let err = AsyncClient::builder()
+        .add_root_certificate(
+            b"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n",
+        )
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, Error::Certificate(_)), "{err:?}");
+}
