@@ -86,6 +86,9 @@ pub enum ServerClose {
         /// The close reason text, possibly empty.
         reason: String,
     },
+    /// The server closed the session while no poll was pending, and answered the next
+    /// poll that it had (python-engineio: 400 `'Session is disconnected'`).
+    SessionClosed(HttpStatusError),
 }
 
 impl fmt::Display for ServerClose {
@@ -98,6 +101,7 @@ impl fmt::Display for ServerClose {
             ServerClose::CloseFrame { code, reason } => {
                 write!(f, "WebSocket close frame {code} ({reason})")
             }
+            ServerClose::SessionClosed(e) => write!(f, "session closed by the server ({e})"),
         }
     }
 }
@@ -160,6 +164,16 @@ pub struct HttpStatusError {
 const MAX_MESSAGE_CHARS: usize = 200;
 
 impl HttpStatusError {
+    /// Whether the server says it closed this session itself (python-engineio's 400
+    /// `'Session is disconnected'`), as opposed to not knowing it.
+    pub fn is_session_closed(&self) -> bool {
+        self.status == 400
+            && self
+                .message
+                .as_deref()
+                .is_some_and(|m| m.contains("Session is disconnected"))
+    }
+
     /// Reads the server's error from a response status and body. Bodies that are neither
     /// of the known JSON shapes are kept as text, cut to 200 characters; HTML pages and
     /// empty bodies give no message.
@@ -176,7 +190,11 @@ impl HttpStatusError {
 fn parse_error_body(body: &[u8]) -> (Option<i64>, Option<String>) {
     match serde_json::from_slice::<serde_json::Value>(body) {
         Ok(serde_json::Value::Object(map)) => {
-            let code = map.get("code").and_then(serde_json::Value::as_i64);
+            // node sends a number; engineioxide sends the same code as a string.
+            let code = map.get("code").and_then(|c| match c {
+                serde_json::Value::String(s) => s.parse().ok(),
+                other => other.as_i64(),
+            });
             let message = map
                 .get("message")
                 .and_then(serde_json::Value::as_str)
@@ -261,6 +279,9 @@ mod tests {
     fn error_bodies_of_every_shape() {
         let e = HttpStatusError::from_response(403, br#"{"code":4,"message":"Forbidden"}"#);
         assert_eq!((e.code, e.message.as_deref()), (Some(4), Some("Forbidden")));
+        let e =
+            HttpStatusError::from_response(400, br#"{"code":"1","message":"Session ID unknown"}"#);
+        assert_eq!(e.code, Some(1));
         let e = HttpStatusError::from_response(413, b"");
         assert_eq!((e.code, e.message.as_deref()), (None, None));
         assert_eq!(e.to_string(), "HTTP 413");

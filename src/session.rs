@@ -36,7 +36,9 @@
 //!   flight, then send `5` and flush the buffered writes on the WebSocket. One difference:
 //!   once `2probe` is sent, a poll that returns is not re-issued until the probe is decided,
 //!   because python-engineio answers the pending poll with `6` on the probe and would leave
-//!   a re-issued one hanging until its next ping. A probe that fails (error, close, wrong
+//!   a re-issued one hanging until its next ping; likewise a poll answered with nothing but
+//!   noops during the upgrade, because engineioxide answers every poll at once with `6`
+//!   while it waits for the probe. A probe that fails (error, close, wrong
 //!   answer, or no answer within the upgrade timeout) leaves the session on polling with
 //!   nothing lost.
 //! - A close packet on any transport ends the session at once as
@@ -278,6 +280,10 @@ pub struct Session {
     post_has_close: bool,
     /// The close packet is queued or sent.
     close_queued: bool,
+    /// During an upgrade, a poll came back holding only noops: poll again only once the
+    /// upgrade is decided (engineioxide answers every poll with `6` at once while it
+    /// waits for the probe, which would make the client spin).
+    hold_polls: bool,
     write_buf: VecDeque<Packet>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -301,6 +307,7 @@ impl Session {
             post_in_flight: false,
             post_has_close: false,
             close_queued: false,
+            hold_polls: false,
             write_buf: VecDeque::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -442,6 +449,7 @@ impl Session {
         }
         if self.phase == Phase::Open
             && !self.get_in_flight
+            && !self.hold_polls
             && matches!(self.probe, Probe::Idle | Probe::Connecting)
         {
             self.get_in_flight = true;
@@ -513,8 +521,13 @@ impl Session {
                 }
                 self.get_in_flight = false;
                 if status != 200 {
-                    let err = TransportFailure::Http(HttpStatusError::from_response(status, &body));
-                    return self.polling_failed(err);
+                    let err = HttpStatusError::from_response(status, &body);
+                    if self.phase == Phase::Open && err.is_session_closed() {
+                        let reason =
+                            DisconnectReason::ServerDisconnect(ServerClose::SessionClosed(err));
+                        return self.finish(reason);
+                    }
+                    return self.polling_failed(TransportFailure::Http(err));
                 }
                 if self.phase == Phase::Handshake {
                     self.handle_handshake_body(now, body);
@@ -593,6 +606,7 @@ impl Session {
         if self.probe != Probe::Idle {
             // The probe socket is gone: no close needed.
             self.probe = Probe::Idle;
+            self.hold_polls = false;
             self.timers.stop(Timer::Upgrade);
             self.events.push_back(Event::UpgradeFailed(error));
             return;
@@ -737,6 +751,10 @@ impl Session {
     }
 
     fn handle_poll_body(&mut self, now: Instant, body: Bytes) {
+        let only_noops = payload::decode(body.clone()).all(|p| p == Ok(Packet::Noop));
+        if only_noops && self.probe != Probe::Idle {
+            self.hold_polls = true;
+        }
         self.handle_records(now, payload::decode(body));
     }
 
@@ -825,6 +843,7 @@ impl Session {
             return;
         }
         self.probe = Probe::Idle;
+        self.hold_polls = false;
         self.timers.stop(Timer::Upgrade);
         self.transport = TransportKind::WebSocket;
         self.transmits
@@ -835,6 +854,7 @@ impl Session {
 
     fn abandon_upgrade(&mut self, why: Option<TransportFailure>) {
         self.probe = Probe::Idle;
+        self.hold_polls = false;
         self.timers.stop(Timer::Upgrade);
         if self.ws {
             self.ws = false;

@@ -502,16 +502,34 @@ fn server_close_packet_over_polling_is_server_disconnect() {
 }
 
 #[test]
-fn http_400_after_the_server_dropped_the_session_is_a_transport_error() {
+fn http_400_for_a_session_the_server_closed_is_a_server_disconnect() {
+    // python-engineio, when it closed the session with no poll pending.
     let mut p = Pair::polling(OPEN_POLLING);
     p.answer_get_status(400, r#""'Session is disconnected' s1""#);
+    assert_eq!(
+        p.last_event(),
+        &disconnected(DisconnectReason::ServerDisconnect(
+            ServerClose::SessionClosed(HttpStatusError {
+                status: 400,
+                code: None,
+                message: Some("'Session is disconnected' s1".into())
+            })
+        ))
+    );
+}
+
+#[test]
+fn http_400_for_an_unknown_session_is_a_transport_error() {
+    // A restarted server does not know the sid.
+    let mut p = Pair::polling(OPEN_POLLING);
+    p.answer_get_status(400, r#"{"code":1,"message":"Session ID unknown"}"#);
     assert_eq!(
         p.last_event(),
         &disconnected(DisconnectReason::TransportError(TransportFailure::Http(
             HttpStatusError {
                 status: 400,
-                code: None,
-                message: Some("'Session is disconnected' s1".into())
+                code: Some(1),
+                message: Some("Session ID unknown".into())
             }
         )))
     );
@@ -705,6 +723,30 @@ fn noop_before_3probe_does_not_leave_a_hanging_poll() {
     assert!(p.get.is_none(), "a poll was re-issued during the probe");
     p.ws_recv("3probe");
     assert_eq!(p.session.transport(), TransportKind::WebSocket);
+}
+
+#[test]
+fn a_poll_answered_with_only_noops_during_the_upgrade_is_not_repeated() {
+    // engineioxide answers polls with `6` at once while it waits for the probe.
+    let mut p = Pair::polling(OPEN_UPGRADE);
+    p.answer_get("6");
+    assert!(p.get.is_none(), "the client would spin on noops");
+    p.ws_connect();
+    p.ws_recv("3probe");
+    assert_eq!(p.session.transport(), TransportKind::WebSocket);
+
+    // A poll that brings data is repeated as usual.
+    let mut p = Pair::polling(OPEN_UPGRADE);
+    p.answer_get("4data\x1e6");
+    assert!(p.get.is_some());
+
+    // And when the upgrade fails, polling resumes.
+    let mut p = Pair::polling(OPEN_UPGRADE);
+    p.answer_get("6");
+    p.session
+        .handle_ws_failed(p.now, TransportFailure::Io("refused".into()));
+    p.step();
+    assert!(p.get.is_some());
 }
 
 #[test]

@@ -3,8 +3,8 @@
 //! sockets (whose reactor needs no executor). Shared by the `custom_executor` example and
 //! the interop tests.
 
-use std::collections::BinaryHeap;
 use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -82,7 +82,9 @@ impl Timer for ThreadTimer {
         let (tx, rx) = oneshot::channel();
         let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (heap, cv) = &*self.shared;
-        heap.lock().unwrap().push(Reverse(Sleeper(deadline, id, tx)));
+        heap.lock()
+            .unwrap()
+            .push(Reverse(Sleeper(deadline, id, tx)));
         cv.notify_one();
         Box::pin(async move {
             let _ = rx.await;
@@ -104,11 +106,13 @@ impl Dialer for NetDialer {
 
 /// The runtime made of the three parts above.
 pub fn custom_runtime() -> Runtime {
-    let pool = ThreadPool::builder().pool_size(2).create().expect("thread pool");
+    let pool = ThreadPool::builder()
+        .pool_size(2)
+        .create()
+        .expect("thread pool");
     Runtime::new(
         Arc::new(PoolSpawner(pool)),
         Arc::new(ThreadTimer::new()),
         Arc::new(NetDialer),
     )
 }
-

@@ -14,11 +14,15 @@
 //!   `Arc<rustls::ClientConfig>` shared by HTTPS and WSS.
 
 mod http;
+#[cfg(feature = "surf")]
+mod surf;
 #[cfg(feature = "rustls")]
 mod tls;
 mod websocket;
 
 pub use self::http::HyperConnector;
+#[cfg(feature = "surf")]
+pub use self::surf::SurfConnector;
 #[cfg(feature = "rustls")]
 pub use self::tls::{TlsConfig, connect_tls};
 pub use self::websocket::TungsteniteConnector;

@@ -3,6 +3,8 @@
 //! `scripts/test-servers-setup.sh`, which the test command runs first).
 #![allow(dead_code)]
 
+pub mod embedded;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -20,13 +22,16 @@ pub enum ServerKind {
     PythonAiohttp,
     /// python-engineio 4.15.1 under uvicorn (ASGI).
     PythonAsgi,
+    /// engineioxide 0.17, in this process.
+    Engineioxide,
 }
 
 impl ServerKind {
-    pub const ALL: [ServerKind; 3] = [
+    pub const ALL: [ServerKind; 4] = [
         ServerKind::Node,
         ServerKind::PythonAiohttp,
         ServerKind::PythonAsgi,
+        ServerKind::Engineioxide,
     ];
 }
 
@@ -34,8 +39,22 @@ impl ServerKind {
 pub struct Server {
     pub kind: ServerKind,
     pub port: u16,
-    child: Child,
-    lines: mpsc::Receiver<String>,
+    inner: Inner,
+}
+
+enum Inner {
+    Process {
+        child: Child,
+        lines: mpsc::Receiver<String>,
+    },
+    Embedded(Option<embedded::EmbeddedServer>),
+}
+
+fn env_ms(env: &[(&str, &str)], key: &str) -> Option<Duration> {
+    env.iter()
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, v)| v.parse().ok())
+        .map(Duration::from_millis)
 }
 
 fn root() -> PathBuf {
@@ -45,7 +64,23 @@ fn root() -> PathBuf {
 impl Server {
     /// Starts `kind` with the given environment (`EIO_PING_INTERVAL_MS`, …).
     pub fn start(kind: ServerKind, env: &[(&str, &str)]) -> Server {
+        if kind == ServerKind::Engineioxide {
+            let mut config = embedded::EmbeddedConfig::default();
+            if let Some(d) = env_ms(env, "EIO_PING_INTERVAL_MS") {
+                config.ping_interval = d;
+            }
+            if let Some(d) = env_ms(env, "EIO_PING_TIMEOUT_MS") {
+                config.ping_timeout = d;
+            }
+            let server = embedded::EmbeddedServer::start(config);
+            return Server {
+                kind,
+                port: server.port(),
+                inner: Inner::Embedded(Some(server)),
+            };
+        }
         let mut cmd = match kind {
+            ServerKind::Engineioxide => unreachable!(),
             ServerKind::Node => {
                 let mut c = Command::new("node");
                 c.arg(root().join("node/server.js"));
@@ -104,8 +139,7 @@ impl Server {
         Server {
             kind,
             port,
-            child,
-            lines: rx,
+            inner: Inner::Process { child, lines: rx },
         }
     }
 
@@ -116,10 +150,19 @@ impl Server {
 
     /// Waits up to `timeout` for a stdout line starting with `prefix`.
     pub fn wait_line(&self, prefix: &str, timeout: Duration) -> Option<String> {
+        let lines = match &self.inner {
+            Inner::Process { lines, .. } => lines,
+            Inner::Embedded(server) => {
+                // Only `DISCONNECT <sid>` lines exist for the embedded server.
+                let sid = prefix.strip_prefix("DISCONNECT ")?;
+                let reason = server.as_ref()?.wait_disconnect(sid, timeout)?;
+                return Some(format!("DISCONNECT {sid} {reason}"));
+            }
+        };
         let deadline = std::time::Instant::now() + timeout;
         loop {
             let left = deadline.checked_duration_since(std::time::Instant::now())?;
-            match self.lines.recv_timeout(left) {
+            match lines.recv_timeout(left) {
                 Ok(line) if line.starts_with(prefix) => return Some(line),
                 Ok(_) => {}
                 Err(_) => return None,
@@ -129,13 +172,25 @@ impl Server {
 
     /// The stdout lines printed so far and not yet read.
     pub fn drain_lines(&self) -> Vec<String> {
-        self.lines.try_iter().collect()
+        match &self.inner {
+            Inner::Process { lines, .. } => lines.try_iter().collect(),
+            Inner::Embedded(_) => Vec::new(),
+        }
     }
 
     /// Kills the server abruptly (SIGKILL): its sockets are reset or left dangling.
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        match &mut self.inner {
+            Inner::Process { child, .. } => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            Inner::Embedded(server) => {
+                if let Some(s) = server.take() {
+                    s.stop();
+                }
+            }
+        }
     }
 }
 
