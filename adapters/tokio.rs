@@ -27,23 +27,31 @@ pub struct TokioTimer(Handle);
 #[derive(Clone, Debug)]
 pub struct TokioDialer(Handle);
 
-/// The handle of the runtime the caller runs in or, outside any runtime, of a small
-/// multi-threaded runtime this crate starts once and keeps for the life of the process.
-///
-/// # Panics
-///
-/// Only if the background runtime is needed and the operating system refuses its thread
-/// or its event queue.
+/// The handle of the runtime the caller runs in or, outside any runtime, of the
+/// [`background`] runtime.
 ///
 /// ```
 /// // No runtime here: the background one serves.
 /// let handle = engineio::adapters::tokio::handle();
 /// assert_eq!(handle.block_on(async { 1 + 1 }), 2);
 /// ```
+///
+/// # Panics
+///
+/// Only if the background runtime is needed and the operating system refuses its thread
+/// or its event queue.
 pub fn handle() -> Handle {
-    if let Ok(h) = Handle::try_current() {
-        return h;
-    }
+    Handle::try_current().unwrap_or_else(|_| background())
+}
+
+/// The handle of a small multi-threaded runtime (one worker) that this crate starts on first
+/// use and keeps for the life of the process. The blocking `Client` always runs on it, so
+/// that it never depends on (or blocks) a runtime of the caller's.
+///
+/// # Panics
+///
+/// If the operating system refuses the runtime's thread or its event queue.
+pub fn background() -> Handle {
     static BACKGROUND: OnceLock<TokioRt> = OnceLock::new();
     BACKGROUND
         .get_or_init(|| {

@@ -52,6 +52,8 @@
 
 #[path = "../adapters/mod.rs"]
 pub mod adapters;
+#[cfg(feature = "blocking")]
+mod blocking;
 mod bytestr;
 mod client;
 pub mod connector;
@@ -66,6 +68,8 @@ pub mod rt;
 pub mod session;
 mod url;
 
+#[cfg(feature = "blocking")]
+pub use blocking::Client;
 pub use bytestr::ByteStr;
 pub use client::{AsyncClient, BackgroundTask, ClientBuilder, ClientEvent, Events};
 pub use error::{DecodeError, Error, SendError, SendErrorKind};

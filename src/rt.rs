@@ -440,6 +440,17 @@ impl Runtime {
         return crate::adapters::async_std::runtime();
     }
 
+    /// The runtime the blocking `Client` uses by default: one that belongs to this crate
+    /// (tokio's background runtime, else smol's or async-std's global executor), never a
+    /// runtime of the caller's.
+    #[cfg(any(feature = "tokio", feature = "smol", feature = "async-std"))]
+    pub fn detached() -> Runtime {
+        #[cfg(feature = "tokio")]
+        return crate::adapters::tokio::runtime(crate::adapters::tokio::background());
+        #[cfg(not(feature = "tokio"))]
+        return Runtime::from_features();
+    }
+
     /// The spawner.
     pub fn spawner(&self) -> &Arc<dyn Spawner> {
         &self.spawner

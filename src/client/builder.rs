@@ -95,6 +95,10 @@ impl ClientBuilder {
         }
     }
 
+    pub(crate) fn has_runtime(&self) -> bool {
+        self.runtime.is_some()
+    }
+
     /// The runtime to run on, instead of the one chosen by Cargo feature.
     pub fn runtime(mut self, runtime: Runtime) -> Self {
         self.runtime = Some(runtime);

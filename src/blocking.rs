@@ -1,0 +1,247 @@
+//! [`Client`]: python-engineio's threaded `Client`, in Rust (feature `blocking`).
+//!
+//! It is a thin shell over [`AsyncClient`]: the same protocol core and driver run on a
+//! runtime the client owns (by default tokio's background runtime of this crate, else
+//! smol's or async-std's own threads), never on a runtime of the caller's, so it works
+//! from any thread: a plain `main`, a thread of an app that runs tokio, smol or async-std
+//! elsewhere, or inside `tokio::task::spawn_blocking`.
+//!
+//! Handlers run on one dispatch thread per client, one at a time, in the order of the
+//! events. A handler may call [`send`](Client::send), [`sleep`](Client::sleep) and
+//! [`disconnect`](Client::disconnect) on the client; it must not call
+//! [`wait`](Client::wait), which waits for the handlers themselves.
+
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use futures::channel::oneshot;
+
+use crate::rt::Runtime;
+use crate::{AsyncClient, ClientBuilder, DisconnectReason, Error, Payload, TransportKind};
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// An Engine.IO client for threaded code: python-engineio's `Client`.
+///
+/// The same methods as [`AsyncClient`], blocking. Cheap to clone; every clone drives the
+/// same connection.
+///
+/// ```no_run
+/// use engineio::{Client, DisconnectReason, Payload};
+///
+/// # fn main() -> Result<(), engineio::Error> {
+/// let eio = Client::new();
+/// eio.on_connect(|| println!("I'm connected!"));
+/// eio.on_message(|data: Payload| println!("I received a message! {data:?}"));
+/// eio.on_disconnect(|reason: DisconnectReason| println!("I'm disconnected! reason: {reason}"));
+///
+/// eio.connect("http://localhost:5000")?;
+/// println!("my sid is {}", eio.sid().unwrap_or_default());
+/// eio.send(serde_json::json!({"foo": "bar"}))?;
+/// let task = eio.start_background_task(|| { /* runs on its own thread */ });
+/// eio.sleep(std::time::Duration::from_secs(2));
+/// eio.disconnect()?;
+/// eio.wait();
+/// task.join().unwrap();
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Client {
+    aio: AsyncClient,
+    dispatch: Arc<Dispatch>,
+}
+
+/// The dispatch thread, started on first use, ended when the client is dropped.
+#[derive(Debug, Default)]
+struct Dispatch {
+    tx: Mutex<Option<mpsc::Sender<Job>>>,
+}
+
+impl Dispatch {
+    /// Runs `job` on the dispatch thread, after every job sent before it.
+    fn run(&self, job: Job) {
+        let mut tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        let sender = tx.get_or_insert_with(|| {
+            let (tx, rx) = mpsc::channel::<Job>();
+            let spawned = std::thread::Builder::new()
+                .name("engineio-dispatch".into())
+                .spawn(move || {
+                    for job in rx {
+                        // A panicking handler must not take the other handlers with it.
+                        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
+                            log::error!("an engineio event handler panicked");
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                log::error!("cannot start the engineio dispatch thread: {e}");
+            }
+            tx
+        });
+        if let Err(mpsc::SendError(job)) = sender.send(job) {
+            // The thread could not start: run the handler here rather than lose it.
+            job();
+        }
+    }
+
+    /// Runs `job` on the dispatch thread; the returned receiver fires when it is done.
+    fn run_and_signal(&self, job: impl FnOnce() + Send + 'static) -> oneshot::Receiver<()> {
+        let (done_tx, done_rx) = oneshot::channel();
+        self.run(Box::new(move || {
+            job();
+            let _ = done_tx.send(());
+        }));
+        done_rx
+    }
+}
+
+#[cfg(any(feature = "tokio", feature = "smol", feature = "async-std"))]
+impl Default for Client {
+    fn default() -> Self {
+        Client::new()
+    }
+}
+
+impl Client {
+    /// A client with default options, on a runtime of this crate's own.
+    #[cfg(any(feature = "tokio", feature = "smol", feature = "async-std"))]
+    pub fn new() -> Client {
+        Client::from_async(AsyncClient::from_config(
+            ClientBuilder::new().into_config_with(Runtime::detached()),
+        ))
+    }
+
+    /// A client on `runtime`, with default options.
+    pub fn with_runtime(runtime: Runtime) -> Client {
+        Client::from_async(AsyncClient::with_runtime(runtime))
+    }
+
+    /// A builder for every option; finish it with
+    /// [`build_blocking`](ClientBuilder::build_blocking).
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::new()
+    }
+
+    pub(crate) fn from_async(aio: AsyncClient) -> Client {
+        let client = Client {
+            aio,
+            dispatch: Arc::new(Dispatch::default()),
+        };
+        // Until the user sets one, a disconnect handler that does nothing still makes the
+        // end of a connection wait for the message handlers queued before it, so that
+        // `wait` returns only once every handler has run.
+        client.on_disconnect(|_| {});
+        client
+    }
+
+    /// Sets the handler for the `connect` event; it runs before [`connect`](Self::connect)
+    /// returns.
+    pub fn on_connect(&self, handler: impl Fn() + Send + Sync + 'static) {
+        let handler = Arc::new(handler);
+        let dispatch = self.dispatch.clone();
+        self.aio.on_connect(move || {
+            let handler = handler.clone();
+            let done = dispatch.run_and_signal(move || handler());
+            async move {
+                let _ = done.await;
+            }
+        });
+    }
+
+    /// Sets the handler for the `message` event: one call per message, in order.
+    pub fn on_message(&self, handler: impl Fn(Payload) + Send + Sync + 'static) {
+        let handler = Arc::new(handler);
+        let dispatch = self.dispatch.clone();
+        self.aio.on_message(move |p| {
+            let handler = handler.clone();
+            // Messages are queued to the dispatch thread without waiting, so that a slow
+            // handler never holds up the connection.
+            dispatch.run(Box::new(move || handler(p)));
+            async {}
+        });
+    }
+
+    /// Sets the handler for the `disconnect` event, called once per connection.
+    pub fn on_disconnect(&self, handler: impl Fn(DisconnectReason) + Send + Sync + 'static) {
+        let handler = Arc::new(handler);
+        let dispatch = self.dispatch.clone();
+        self.aio.on_disconnect(move |r| {
+            let handler = handler.clone();
+            let done = dispatch.run_and_signal(move || handler(r));
+            async move {
+                let _ = done.await;
+            }
+        });
+    }
+
+    /// Connects to an Engine.IO server, blocking until the connection is open (and the
+    /// `connect` handler has run) or has failed.
+    pub fn connect(&self, url: &str) -> Result<(), Error> {
+        futures::executor::block_on(self.aio.connect(url))
+    }
+
+    /// The session id, while connected.
+    pub fn sid(&self) -> Option<String> {
+        self.aio.sid()
+    }
+
+    /// The transport in use, while connected.
+    pub fn transport(&self) -> Option<TransportKind> {
+        self.aio.transport()
+    }
+
+    /// Sends a message (text, binary or JSON); see [`AsyncClient::send`].
+    pub fn send(&self, data: impl Into<Payload>) -> Result<(), Error> {
+        futures::executor::block_on(self.aio.send(data))
+    }
+
+    /// Disconnects, blocking until the connection is closed. The `disconnect` handler runs
+    /// right after on the dispatch thread; [`wait`](Self::wait) waits for it too.
+    pub fn disconnect(&self) -> Result<(), Error> {
+        futures::executor::block_on(self.aio.disconnect())
+    }
+
+    /// Blocks until the connection ends, for any reason, and the `disconnect` handler has
+    /// run. Returns at once when not connected. Not to be called from a handler.
+    pub fn wait(&self) {
+        futures::executor::block_on(self.aio.wait());
+    }
+
+    /// Runs `task` on a thread of its own; join the handle for its result.
+    pub fn start_background_task<F, T>(&self, task: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        std::thread::spawn(task)
+    }
+
+    /// Sleeps the calling thread.
+    pub fn sleep(&self, duration: Duration) {
+        std::thread::sleep(duration);
+    }
+
+    /// The async client underneath, for code that has both styles.
+    pub fn as_async(&self) -> &AsyncClient {
+        &self.aio
+    }
+}
+
+impl ClientBuilder {
+    /// Builds a blocking [`Client`]. Without a runtime given to
+    /// [`runtime`](ClientBuilder::runtime), it runs on this crate's own (see [`Client`]).
+    pub fn build_blocking(self) -> Result<Client, Error> {
+        #[cfg(any(feature = "tokio", feature = "smol", feature = "async-std"))]
+        let this = if self.has_runtime() {
+            self
+        } else {
+            self.runtime(Runtime::detached())
+        };
+        #[cfg(not(any(feature = "tokio", feature = "smol", feature = "async-std")))]
+        let this = self;
+        this.build().map(Client::from_async)
+    }
+}
