@@ -306,3 +306,47 @@ fn a_bad_root_certificate_is_refused_by_the_builder() {
         .unwrap_err();
     assert!(matches!(err, Error::Certificate(_)), "{err:?}");
 }
+
+#[cfg(all(feature = "smol", feature = "async-std"))]
+#[test]
+fn tls_works_on_every_runtime_with_one_config() {
+    let (dir, ca_pem) = test_pki();
+    let cert = dir.join("cert.pem").to_string_lossy().into_owned();
+    let key = dir.join("key.pem").to_string_lossy().into_owned();
+    let server = Server::start(
+        ServerKind::Node,
+        &[("EIO_TLS_CERT", &cert), ("EIO_TLS_KEY", &key)],
+    );
+    let url = format!("https://localhost:{}", server.port);
+    let runtimes = [
+        ("smol", engineio::adapters::smol::runtime()),
+        ("async-std", engineio::adapters::async_std::runtime()),
+    ];
+    for (name, runtime) in runtimes {
+        let eio = AsyncClient::builder()
+            .runtime(runtime)
+            .add_root_certificate(ca_pem.as_bytes())
+            .build()
+            .unwrap();
+        let run = async {
+            eio.connect(&url)
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let start = Instant::now();
+            while eio.transport() != Some(TransportKind::WebSocket) {
+                assert!(
+                    start.elapsed() < Duration::from_secs(10),
+                    "{name}: no wss upgrade"
+                );
+                eio.sleep(Duration::from_millis(10)).await;
+            }
+            eio.disconnect().await.unwrap();
+        };
+        if name == "smol" {
+            smol::block_on(run);
+        } else {
+            async_std::task::block_on(run);
+        }
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
