@@ -1,96 +1,131 @@
-//! A walk through one Engine.IO session with the protocol core.
+//! One Engine.IO session, start to finish.
 //!
-//! The core does no I/O, so this example plays the server's part itself, with the exact
-//! bytes a node engine.io 6 server sends: a handshake over long-polling, a message each
-//! way, a heartbeat, the upgrade to WebSocket, binary and JSON messages, and a clean close.
-//! Every request and frame the client decides on is printed, then every event.
+//! `cargo run --example quickstart` starts an Engine.IO server in this process (engineioxide,
+//! on 127.0.0.1, echoing every message), connects to it over long-polling, waits for the
+//! upgrade to WebSocket, sends text, binary and JSON, prints what comes back, and
+//! disconnects.
 //!
-//! Run it with `cargo run --example quickstart`.
+//! `cargo run --example quickstart -- http://localhost:5000` does the same against your own
+//! server; a server that does not echo is reported, not waited for.
 
-use std::time::Instant;
+use std::process::ExitCode;
+use std::time::Duration;
 
-use bytes::Bytes;
-use engineio::{Endpoint, Event, Frame, Request, Session, SessionConfig, Transmit};
+use engineio::{AsyncClient, DisconnectReason, Payload, TransportKind};
+use futures::StreamExt;
+use futures::channel::mpsc::{self, UnboundedReceiver};
+use serde_json::{Value, json};
+use tokio::time::timeout;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let now = Instant::now();
-    let endpoint = Endpoint::parse("http://localhost:5000")?;
-    let mut session = Session::new(endpoint, SessionConfig::default(), now);
+#[path = "../tests/common/embedded.rs"]
+mod embedded;
 
-    println!("-- connect");
-    let get = flush(&mut session, now);
-    expect_get(&get)?;
-    session.handle_response(
-        now,
-        Request::Get,
-        200,
-        Bytes::from_static(
-            br#"0{"sid":"lv_VI97HAXpY6yYWAAAC","upgrades":["websocket"],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#,
-        ),
-    );
-    println!("my sid is {}", session.sid().unwrap_or("?"));
+/// How long to wait for each echo before saying that nothing came back.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(2);
 
-    println!("-- send a message while polling; the server pings");
-    session.send("hello")?;
-    flush(&mut session, now);
-    session.handle_response(now, Request::Post, 200, Bytes::from_static(b"ok"));
-    session.handle_response(now, Request::Get, 200, Bytes::from_static(b"4welcome\x1e2"));
-    flush(&mut session, now);
-    session.handle_response(now, Request::Post, 200, Bytes::from_static(b"ok"));
-
-    println!("-- upgrade to WebSocket");
-    session.handle_ws_connected(now);
-    flush(&mut session, now);
-    session.handle_ws_frame(now, Frame::Text("3probe".into()));
-    flush(&mut session, now);
-    // The server releases the pending poll with a noop; the client then switches.
-    session.handle_response(now, Request::Get, 200, Bytes::from_static(b"6"));
-    flush(&mut session, now);
-
-    println!("-- binary and JSON over WebSocket");
-    session.send(vec![1u8, 2, 3, 4])?;
-    session.send(serde_json::json!({"foo": "bar"}))?;
-    flush(&mut session, now);
-    session.handle_ws_frame(now, Frame::Binary(Bytes::from_static(&[1, 2, 3, 4])));
-    session.handle_ws_frame(now, Frame::Text(r#"4{"foo":"bar"}"#.into()));
-
-    println!("-- disconnect");
-    session.close();
-    flush(&mut session, now);
-    while let Some(event) = session.poll_event() {
-        match event {
-            Event::Disconnected(reason) => println!("event: disconnected: {reason}"),
-            other => println!("event: {other:?}"),
+#[tokio::main]
+async fn main() -> ExitCode {
+    let (url, server) = match std::env::args().nth(1) {
+        Some(url) => (url, None),
+        None => {
+            let server = embedded::EmbeddedServer::start(embedded::EmbeddedConfig::default());
+            let url = server.url();
+            println!("started an Engine.IO server (engineioxide) on {url}");
+            (url, Some(server))
+        }
+    };
+    let result = run(&url).await;
+    if let Some(server) = server {
+        server.stop();
+    }
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("quickstart failed: {e}");
+            ExitCode::FAILURE
         }
     }
+}
+
+async fn run(url: &str) -> Result<(), engineio::Error> {
+    let eio = AsyncClient::new(); // on tokio, the default runtime
+
+    // Handlers. Messages go into a channel, so that each reply prints next to what was sent.
+    let (inbox_tx, mut inbox) = mpsc::unbounded();
+    eio.on_connect(|| async { println!("connected") });
+    eio.on_message(move |data: Payload| {
+        let inbox_tx = inbox_tx.clone();
+        async move {
+            inbox_tx.unbounded_send(data).ok();
+        }
+    });
+    eio.on_disconnect(|reason: DisconnectReason| async move {
+        println!("disconnected: {reason}");
+    });
+
+    println!("connecting to {url}");
+    eio.connect(url).await?;
+    let sid = eio.sid().unwrap_or_default();
+    let transport = eio.transport().map_or("-", TransportKind::as_str);
+    println!("sid:       {sid}");
+    println!("transport: {transport}");
+
+    // The session opens on long-polling; the client upgrades it to WebSocket by itself.
+    let upgrade = async {
+        while eio.transport() != Some(TransportKind::WebSocket) {
+            eio.sleep(Duration::from_millis(10)).await;
+        }
+    };
+    match timeout(Duration::from_secs(5), upgrade).await {
+        Ok(()) => println!("upgraded:  websocket"),
+        Err(_) => println!("no upgrade within 5 s: staying on long-polling"),
+    }
+    while let Ok(data) = inbox.try_recv() {
+        println!("received:  {} (before we sent anything)", describe(&data));
+    }
+
+    let text = "héllo wörld, こんにちは 👋";
+    println!("sent:      text {text:?}");
+    eio.send(text).await?;
+    if let Some(reply) = next_reply(&mut inbox).await {
+        println!("received:  {}", describe(&reply));
+    }
+
+    let bytes = vec![0xde, 0xad, 0xbe, 0xef];
+    println!("sent:      binary {bytes:02x?}");
+    eio.send(bytes).await?;
+    if let Some(reply) = next_reply(&mut inbox).await {
+        println!("received:  {}", describe(&reply));
+    }
+
+    let value = json!({"foo": "bar", "n": [1, 2, 3]});
+    println!("sent:      JSON {value}");
+    eio.send(value).await?; // JSON travels as text
+    if let Some(reply) = next_reply(&mut inbox).await {
+        match reply.json::<Value>() {
+            Ok(value) => println!("received:  JSON {value}"),
+            Err(_) => println!("received:  {}", describe(&reply)),
+        }
+    }
+
+    println!("disconnecting");
+    eio.disconnect().await?;
+    eio.wait().await; // returns once the disconnect handler has run
     Ok(())
 }
 
-/// Prints every transmit the session wants, and the events so far; returns the transmits.
-fn flush(session: &mut Session, now: Instant) -> Vec<Transmit> {
-    let mut out = Vec::new();
-    while let Some(t) = session.poll_transmit(now) {
-        match &t {
-            Transmit::Get { uri } => println!("client: GET {uri}"),
-            Transmit::Post { uri, body } => {
-                println!("client: POST {uri} {:?}", String::from_utf8_lossy(body))
-            }
-            Transmit::WsOpen { uri } => println!("client: open WebSocket {uri}"),
-            Transmit::WsSend(Frame::Text(t)) => println!("client: ws text {t:?}"),
-            Transmit::WsSend(Frame::Binary(b)) => println!("client: ws binary {b:?}"),
-            Transmit::WsClose => println!("client: close WebSocket"),
-        }
-        out.push(t);
+/// The next message from the server, or `None` (said out loud) after `REPLY_TIMEOUT`.
+async fn next_reply(inbox: &mut UnboundedReceiver<Payload>) -> Option<Payload> {
+    let reply = timeout(REPLY_TIMEOUT, inbox.next()).await.ok().flatten();
+    if reply.is_none() {
+        println!("received:  nothing within {REPLY_TIMEOUT:?} (does the server echo?)");
     }
-    while let Some(event) = session.poll_event() {
-        println!("event: {event:?}");
-    }
-    out
+    reply
 }
 
-fn expect_get(ts: &[Transmit]) -> Result<(), String> {
-    match ts.first() {
-        Some(Transmit::Get { .. }) => Ok(()),
-        other => Err(format!("expected the handshake GET, got {other:?}")),
+fn describe(data: &Payload) -> String {
+    match data {
+        Payload::Text(text) => format!("text {text:?}"),
+        Payload::Binary(bytes) => format!("binary {:02x?}", &bytes[..]),
     }
 }

@@ -20,3 +20,11 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features
 
 step "cargo test (all features)"
 cargo test --all-features
+
+step "cargo run --example quickstart (the README's main job), output checked"
+out=$(cargo run --quiet --example quickstart 2>&1) || { echo "$out"; exit 1; }
+echo "$out"
+for want in "connected" "upgraded:  websocket" 'received:  text "héllo' "received:  binary [de, ad, be, ef]" \
+            'received:  JSON {"foo":"bar"' "disconnected: client disconnect"; do
+  grep -qF -- "$want" <<<"$out" || { echo "quickstart output lacks: $want"; exit 1; }
+done

@@ -132,7 +132,15 @@ impl fmt::Display for Error {
             ),
             Error::AlreadyConnected => f.write_str("already connected"),
             Error::NotConnected => f.write_str("not connected"),
-            Error::Connect { url, failure } => write!(f, "cannot connect to {url}: {failure}"),
+            Error::Connect { url, failure } => {
+                let detail = failure.to_string();
+                if detail.contains(url.as_str()) {
+                    // The failure already names the URL ("connecting to …: refused").
+                    write!(f, "cannot connect: {detail}")
+                } else {
+                    write!(f, "cannot connect to {url}: {detail}")
+                }
+            }
         }
     }
 }
