@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{Server, ServerKind};
+use engineio::rt::{Dialer, Io};
 use engineio::{
     AsyncClient, DecodeError, DisconnectReason, Error, Payload, TransportFailure, TransportKind,
     Transports,
@@ -349,4 +350,61 @@ fn tls_works_on_every_runtime_with_one_config() {
         }
     }
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A dialer that counts the TCP connections it opens.
+struct CountingDialer {
+    inner: engineio::adapters::tokio::TokioDialer,
+    dials: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+#[async_trait::async_trait]
+impl Dialer for CountingDialer {
+    async fn dial(&self, host: &str, port: u16) -> std::io::Result<Box<dyn Io>> {
+        self.dials.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.dial(host, port).await
+    }
+}
+
+#[test]
+fn polling_reuses_one_connection_for_the_long_get_and_one_for_posts() {
+    use engineio::adapters::tokio::{TokioDialer, TokioSpawner, TokioTimer};
+    let server = Server::start(ServerKind::Node, &[]);
+    block_on(async {
+        let handle = tokio::runtime::Handle::current();
+        let dials = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let runtime = engineio::Runtime::new(
+            Arc::new(TokioSpawner::new(handle.clone())),
+            Arc::new(TokioTimer::new(handle.clone())),
+            Arc::new(CountingDialer {
+                inner: TokioDialer::new(handle),
+                dials: dials.clone(),
+            }),
+        );
+        let eio = AsyncClient::builder()
+            .runtime(runtime)
+            .transports(Transports::Polling)
+            .build()
+            .unwrap();
+        let mut events = eio.events();
+        eio.connect(&server.url()).await.unwrap();
+        use futures::StreamExt;
+        for i in 0..50 {
+            eio.send(format!("m{i}")).await.unwrap();
+            loop {
+                match events.next().await {
+                    Some(engineio::ClientEvent::Message(p)) => {
+                        assert_eq!(p, Payload::from(format!("m{i}")));
+                        break;
+                    }
+                    Some(engineio::ClientEvent::Connect) => {}
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+        // The handshake, 50 long polls and 50 POSTs: two connections, reused throughout.
+        let n = dials.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(n <= 2, "{n} connections for 101 requests");
+        eio.disconnect().await.unwrap();
+    });
 }
