@@ -7,10 +7,12 @@
 //! elsewhere, or inside `tokio::task::spawn_blocking`.
 //!
 //! Handlers run on one dispatch thread per client, one at a time, in the order of the
-//! events. A handler may call [`send`](Client::send), [`sleep`](Client::sleep) and
-//! [`disconnect`](Client::disconnect) on the client; it must not call
-//! [`wait`](Client::wait), which waits for the handlers themselves.
+//! events. A handler may call [`send`](Client::send), [`sleep`](Client::sleep),
+//! [`disconnect`](Client::disconnect) and [`connect`](Client::connect) on the client; it
+//! must not call [`wait`](Client::wait), which waits for the handlers themselves.
 
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -58,6 +60,14 @@ pub struct Client {
 #[derive(Debug, Default)]
 struct Dispatch {
     tx: Mutex<Option<mpsc::Sender<Job>>>,
+    /// `connect` was called from a handler: its `connect` handler cannot run before that
+    /// handler returns, so `connect` must not wait for it.
+    connect_from_handler: AtomicBool,
+}
+
+thread_local! {
+    /// Whether this thread is a dispatch thread.
+    static ON_DISPATCH_THREAD: Cell<bool> = const { Cell::new(false) };
 }
 
 impl Dispatch {
@@ -69,6 +79,7 @@ impl Dispatch {
             let spawned = std::thread::Builder::new()
                 .name("engineio-dispatch".into())
                 .spawn(move || {
+                    ON_DISPATCH_THREAD.with(|f| f.set(true));
                     for job in rx {
                         // A panicking handler must not take the other handlers with it.
                         if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
@@ -145,8 +156,11 @@ impl Client {
         self.aio.on_connect(move || {
             let handler = handler.clone();
             let done = dispatch.run_and_signal(move || handler());
+            let wait = !dispatch.connect_from_handler.load(Ordering::SeqCst);
             async move {
-                let _ = done.await;
+                if wait {
+                    let _ = done.await;
+                }
             }
         });
     }
@@ -179,7 +193,14 @@ impl Client {
 
     /// Connects to an Engine.IO server, blocking until the connection is open (and the
     /// `connect` handler has run) or has failed.
+    ///
+    /// Called from a handler (to reconnect from `on_disconnect`, say), it returns once the
+    /// connection is open; the `connect` handler runs after the current handler returns.
     pub fn connect(&self, url: &str) -> Result<(), Error> {
+        let from_handler = ON_DISPATCH_THREAD.with(Cell::get);
+        self.dispatch
+            .connect_from_handler
+            .store(from_handler, Ordering::SeqCst);
         futures::executor::block_on(self.aio.connect(url))
     }
 

@@ -58,7 +58,8 @@ impl CookieJar {
     }
 
     /// The `Cookie` header to send, if any cookie is set.
-    pub(crate) fn header(&self) -> Option<HeaderValue> {
+    #[cfg(test)]
+    fn header(&self) -> Option<HeaderValue> {
         if self.cookies.is_empty() {
             return None;
         }
@@ -71,9 +72,27 @@ impl CookieJar {
         HeaderValue::from_str(&joined).ok()
     }
 
-    /// Adds the `Cookie` header to `headers`, replacing one already there.
+    /// Adds the jar's cookies to the `Cookie` header in `headers`, keeping the cookies the
+    /// application put there itself (the server's value wins for a name both set).
     pub(crate) fn apply(&self, headers: &mut HeaderMap) {
-        if let Some(v) = self.header() {
+        if self.cookies.is_empty() {
+            return;
+        }
+        let mut pairs: Vec<String> = headers
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .filter(|p| {
+                let name = p.split_once('=').map_or(*p, |(n, _)| n).trim();
+                !self.cookies.iter().any(|(n, _)| n == name)
+            })
+            .map(str::to_owned)
+            .collect();
+        pairs.extend(self.cookies.iter().map(|(n, v)| format!("{n}={v}")));
+        if let Ok(v) = HeaderValue::from_str(&pairs.join("; ")) {
             headers.insert(COOKIE, v);
         }
     }
@@ -110,6 +129,18 @@ mod tests {
         assert_eq!(j.header().unwrap(), "a=3");
         j.store_one("a=");
         assert_eq!(j.header(), None);
+    }
+
+    #[test]
+    fn keeps_the_applications_own_cookies() {
+        let j = jar(&["io=abc", "auth=server"]);
+        let mut h = HeaderMap::new();
+        h.insert(COOKIE, HeaderValue::from_static("auth=secret; theme=dark"));
+        j.apply(&mut h);
+        assert_eq!(h.get(COOKIE).unwrap(), "theme=dark; io=abc; auth=server");
+        let mut h = HeaderMap::new();
+        CookieJar::default().apply(&mut h);
+        assert!(h.get(COOKIE).is_none());
     }
 
     #[test]

@@ -34,11 +34,12 @@
 //! - The upgrade follows the reference client: open a WebSocket, send `2probe`, expect
 //!   `3probe`, pause polling (no new writes, no new poll), wait for the GET and POST in
 //!   flight, then send `5` and flush the buffered writes on the WebSocket. One difference:
-//!   once `2probe` is sent, a poll that returns is not re-issued until the probe is decided,
-//!   because python-engineio answers the pending poll with `6` on the probe and would leave
-//!   a re-issued one hanging until its next ping; likewise a poll answered with nothing but
-//!   noops during the upgrade, because engineioxide answers every poll at once with `6`
-//!   while it waits for the probe. A probe that fails (error, close, wrong
+//!   during the upgrade, a poll answered with nothing but noops is not re-issued until the
+//!   probe is decided (or for 1 s at most, half the ping interval if that is shorter).
+//!   python-engineio answers the pending poll with `6` on the probe and would leave a
+//!   re-issued one hanging until its next ping, delaying the upgrade; engineioxide answers
+//!   every poll at once with `6` while it waits for the probe, which would make the client
+//!   spin. A probe that fails (error, close, wrong
 //!   answer, or no answer within the upgrade timeout) leaves the session on polling with
 //!   nothing lost.
 //! - A close packet on any transport ends the session at once as
@@ -192,6 +193,9 @@ enum Probe {
     Draining,
 }
 
+/// How long, at most, a poll answered with only noops during an upgrade is held back.
+const POLL_HOLD: Duration = Duration::from_secs(1);
+
 /// The session's timers; each has at most one deadline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Timer {
@@ -203,14 +207,22 @@ enum Timer {
     Ping,
     /// The upgrade must be done by then.
     Upgrade,
+    /// Held-back polls resume then.
+    PollHold,
 }
 
 impl Timer {
-    const ALL: [Timer; 4] = [Timer::Handshake, Timer::Post, Timer::Ping, Timer::Upgrade];
+    const ALL: [Timer; 5] = [
+        Timer::Handshake,
+        Timer::Post,
+        Timer::Ping,
+        Timer::Upgrade,
+        Timer::PollHold,
+    ];
 }
 
 #[derive(Debug, Default)]
-struct Timers([Option<Instant>; 4]);
+struct Timers([Option<Instant>; 5]);
 
 impl Timers {
     fn set(&mut self, t: Timer, at: Option<Instant>) {
@@ -450,7 +462,7 @@ impl Session {
         if self.phase == Phase::Open
             && !self.get_in_flight
             && !self.hold_polls
-            && matches!(self.probe, Probe::Idle | Probe::Connecting)
+            && self.probe != Probe::Draining
         {
             self.get_in_flight = true;
             return Some(Transmit::Get {
@@ -494,9 +506,14 @@ impl Session {
                     }
                 }
                 Timer::Post => {
-                    if self.post_in_flight {
+                    if self.post_in_flight && self.post_has_close {
+                        self.finish(DisconnectReason::ClientDisconnect);
+                    } else if self.post_in_flight {
                         self.transport_error(TransportFailure::RequestTimeout);
                     }
+                }
+                Timer::PollHold => {
+                    self.hold_polls = false;
                 }
                 Timer::Ping => {
                     if self.phase == Phase::Open {
@@ -522,12 +539,7 @@ impl Session {
                 self.get_in_flight = false;
                 if status != 200 {
                     let err = HttpStatusError::from_response(status, &body);
-                    if self.phase == Phase::Open && err.is_session_closed() {
-                        let reason =
-                            DisconnectReason::ServerDisconnect(ServerClose::SessionClosed(err));
-                        return self.finish(reason);
-                    }
-                    return self.polling_failed(TransportFailure::Http(err));
+                    return self.http_failed(Request::Get, err);
                 }
                 if self.phase == Phase::Handshake {
                     self.handle_handshake_body(now, body);
@@ -545,8 +557,8 @@ impl Session {
                     return self.finish(DisconnectReason::ClientDisconnect);
                 }
                 if status != 200 {
-                    let err = TransportFailure::Http(HttpStatusError::from_response(status, &body));
-                    return self.transport_error(err);
+                    let err = HttpStatusError::from_response(status, &body);
+                    return self.http_failed(Request::Post, err);
                 }
             }
         }
@@ -607,6 +619,7 @@ impl Session {
             // The probe socket is gone: no close needed.
             self.probe = Probe::Idle;
             self.hold_polls = false;
+            self.timers.stop(Timer::PollHold);
             self.timers.stop(Timer::Upgrade);
             self.events.push_back(Event::UpgradeFailed(error));
             return;
@@ -753,7 +766,15 @@ impl Session {
     fn handle_poll_body(&mut self, now: Instant, body: Bytes) {
         let only_noops = payload::decode(body.clone()).all(|p| p == Ok(Packet::Noop));
         if only_noops && self.probe != Probe::Idle {
+            // Wait for the probe's answer rather than poll a server that is holding the
+            // session for the upgrade; but not for long, so that pings still get through
+            // if the probe is slow.
             self.hold_polls = true;
+            let hold = self
+                .handshake
+                .as_ref()
+                .map_or(POLL_HOLD, |h| POLL_HOLD.min(h.ping_interval / 2));
+            self.timers.set(Timer::PollHold, now.checked_add(hold));
         }
         self.handle_records(now, payload::decode(body));
     }
@@ -824,13 +845,28 @@ impl Session {
         }
     }
 
+    /// A polling request got an HTTP error. python-engineio's "Session is disconnected"
+    /// means the server closed the session itself (with no poll pending to carry the close
+    /// packet): a server disconnect.
+    fn http_failed(&mut self, request: Request, err: HttpStatusError) {
+        if self.phase == Phase::Open && err.is_session_closed() {
+            let reason = DisconnectReason::ServerDisconnect(ServerClose::SessionClosed(err));
+            return self.finish(reason);
+        }
+        match request {
+            Request::Get => self.polling_failed(TransportFailure::Http(err)),
+            Request::Post => self.transport_error(TransportFailure::Http(err)),
+        }
+    }
+
     /// A polling request failed: during the handshake the connect fails; otherwise the
     /// session is lost.
     fn polling_failed(&mut self, err: TransportFailure) {
-        if self.phase == Phase::Handshake {
-            self.fail_connect(err);
-        } else {
-            self.transport_error(err);
+        match self.phase {
+            Phase::Handshake => self.fail_connect(err),
+            // The close POST decides how a client close ends; the GET no longer matters.
+            Phase::Closing => {}
+            Phase::Open | Phase::Closed => self.transport_error(err),
         }
     }
 
@@ -844,6 +880,7 @@ impl Session {
         }
         self.probe = Probe::Idle;
         self.hold_polls = false;
+        self.timers.stop(Timer::PollHold);
         self.timers.stop(Timer::Upgrade);
         self.transport = TransportKind::WebSocket;
         self.transmits
@@ -855,6 +892,7 @@ impl Session {
     fn abandon_upgrade(&mut self, why: Option<TransportFailure>) {
         self.probe = Probe::Idle;
         self.hold_polls = false;
+        self.timers.stop(Timer::PollHold);
         self.timers.stop(Timer::Upgrade);
         if self.ws {
             self.ws = false;
@@ -871,12 +909,10 @@ impl Session {
         self.events.push_back(Event::ConnectFailed(err));
     }
 
+    /// The connection failed. While closing too: whatever was still to be written (the
+    /// POST that failed, the messages queued behind it) is lost, and the reason says so.
     fn transport_error(&mut self, err: TransportFailure) {
-        if self.phase == Phase::Closing {
-            self.finish(DisconnectReason::ClientDisconnect);
-        } else {
-            self.finish(DisconnectReason::TransportError(err));
-        }
+        self.finish(DisconnectReason::TransportError(err));
     }
 
     fn finish(&mut self, reason: DisconnectReason) {

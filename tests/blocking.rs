@@ -272,3 +272,37 @@ fn background_task_runs_on_its_own_thread() {
     let h = eio.start_background_task(move || std::thread::current().id() != main);
     assert!(h.join().unwrap());
 }
+
+#[test]
+fn reconnect_from_the_disconnect_handler_with_a_connect_handler_set() {
+    let server = Server::start(ServerKind::Node, &[]);
+    let eio = Client::new();
+    let (tx, rx) = mpsc::channel();
+    let t = tx.clone();
+    eio.on_connect(move || t.send("connect".to_owned()).unwrap());
+    let (c, url) = (eio.clone(), server.url());
+    let once = std::sync::atomic::AtomicBool::new(false);
+    eio.on_disconnect(move |r| {
+        tx.send(format!("disconnect: {r}")).unwrap();
+        if !once.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            c.connect(&url).unwrap();
+            tx.send("reconnected".to_owned()).unwrap();
+        }
+    });
+    eio.connect(&server.url()).unwrap();
+    eio.send("close").unwrap();
+    let got: Vec<String> = (0..4)
+        .map(|_| rx.recv_timeout(Duration::from_secs(10)).expect("stuck"))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "connect",
+            "disconnect: server disconnect",
+            "reconnected",
+            "connect"
+        ]
+    );
+    assert!(eio.sid().is_some());
+    eio.disconnect().unwrap();
+}

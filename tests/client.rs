@@ -408,3 +408,94 @@ fn polling_reuses_one_connection_for_the_long_get_and_one_for_posts() {
         eio.disconnect().await.unwrap();
     });
 }
+
+#[test]
+fn disconnect_then_connect_again_at_once() {
+    let server = Server::start(ServerKind::Node, &[]);
+    block_on(async {
+        for transports in [Transports::Polling, Transports::WebSocket] {
+            let eio = AsyncClient::builder()
+                .transports(transports)
+                .build()
+                .unwrap();
+            // A slow message handler must not hold up the next connection either.
+            eio.on_message(|_| async { tokio::time::sleep(Duration::from_millis(20)).await });
+            for i in 0..30 {
+                eio.connect(&server.url())
+                    .await
+                    .unwrap_or_else(|e| panic!("{transports:?} cycle {i}: {e}"));
+                eio.send("x").await.unwrap();
+                eio.disconnect().await.unwrap();
+                assert_eq!(eio.sid(), None, "{transports:?} cycle {i}");
+            }
+            eio.wait().await;
+        }
+    });
+}
+
+#[test]
+fn the_event_stream_keeps_each_connection_in_order_across_a_reconnect_from_a_handler() {
+    use futures::StreamExt;
+    let server = Server::start(ServerKind::Node, &[]);
+    block_on(async {
+        let eio = AsyncClient::new();
+        let mut events = eio.events();
+        let (url, client) = (server.url(), eio.clone());
+        let reconnected = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let r = reconnected.clone();
+        eio.on_disconnect(move |_| {
+            let (url, client, r) = (url.clone(), client.clone(), r.clone());
+            async move {
+                if !r.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    client.connect(&url).await.unwrap();
+                }
+            }
+        });
+        eio.connect(&server.url()).await.unwrap();
+        eio.send("close").await.unwrap();
+        let mut seen = Vec::new();
+        while seen.len() < 3 {
+            match tokio::time::timeout(Duration::from_secs(10), events.next()).await {
+                Ok(Some(ev)) => seen.push(ev),
+                other => panic!("{other:?} after {seen:?}"),
+            }
+        }
+        assert!(
+            matches!(seen[0], engineio::ClientEvent::Connect),
+            "{seen:?}"
+        );
+        assert!(
+            matches!(
+                seen[1],
+                engineio::ClientEvent::Disconnect(DisconnectReason::ServerDisconnect(_))
+            ),
+            "{seen:?}"
+        );
+        assert!(
+            matches!(seen[2], engineio::ClientEvent::Connect),
+            "{seen:?}"
+        );
+        eio.disconnect().await.unwrap();
+    });
+}
+
+#[test]
+fn a_dropped_connect_future_abandons_the_connection() {
+    let server = Server::start(ServerKind::Node, &[]);
+    block_on(async {
+        let eio = AsyncClient::new();
+        // Give up on the first attempt at once.
+        let _ = tokio::time::timeout(Duration::ZERO, eio.connect(&server.url())).await;
+        let start = Instant::now();
+        loop {
+            match eio.connect(&server.url()).await {
+                Ok(()) => break,
+                Err(Error::AlreadyConnected) if start.elapsed() < Duration::from_secs(5) => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        eio.disconnect().await.unwrap();
+    });
+}

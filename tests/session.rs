@@ -519,6 +519,19 @@ fn http_400_for_a_session_the_server_closed_is_a_server_disconnect() {
 }
 
 #[test]
+fn a_post_refused_for_a_session_the_server_closed_is_a_server_disconnect() {
+    let mut p = Pair::polling(OPEN_POLLING);
+    p.send("x");
+    p.answer_post_status(400, r#""'Session is disconnected' s1""#);
+    assert!(matches!(
+        p.last_event(),
+        Event::Disconnected(DisconnectReason::ServerDisconnect(
+            ServerClose::SessionClosed(_)
+        ))
+    ));
+}
+
+#[test]
 fn http_400_for_an_unknown_session_is_a_transport_error() {
     // A restarted server does not know the sid.
     let mut p = Pair::polling(OPEN_POLLING);
@@ -603,6 +616,24 @@ fn client_close_over_polling_posts_queued_messages_then_close() {
         &disconnected(DisconnectReason::ClientDisconnect)
     );
     assert!(p.session.is_closed());
+}
+
+#[test]
+fn a_failure_while_closing_that_loses_messages_is_a_transport_error() {
+    let mut p = Pair::polling(OPEN_POLLING);
+    p.send("a"); // in flight
+    p.session.send("b").unwrap();
+    p.session.close();
+    p.step();
+    p.answer_post_status(413, "");
+    assert!(
+        matches!(
+            p.last_event(),
+            Event::Disconnected(DisconnectReason::TransportError(_))
+        ),
+        "{:?}",
+        p.events
+    );
 }
 
 #[test]
@@ -747,6 +778,25 @@ fn a_poll_answered_with_only_noops_during_the_upgrade_is_not_repeated() {
         .handle_ws_failed(p.now, TransportFailure::Io("refused".into()));
     p.step();
     assert!(p.get.is_some());
+}
+
+#[test]
+fn a_held_poll_resumes_after_a_second_so_pings_still_arrive_during_a_slow_probe() {
+    let open = r#"0{"sid":"s1","upgrades":["websocket"],"pingInterval":2000,"pingTimeout":1000}"#;
+    let mut p = Pair::polling(open);
+    p.ws_connect(); // 2probe sent; the answer is slow
+    p.answer_get("6");
+    assert!(p.get.is_none());
+    p.advance(Duration::from_millis(999));
+    assert!(p.get.is_none());
+    p.advance(Duration::from_millis(1));
+    assert!(p.get.is_some(), "the held poll did not resume");
+    // Polls go on while the probe is pending, so the server's pings arrive.
+    p.advance(Duration::from_millis(1000));
+    p.answer_get("2");
+    p.advance(Duration::from_millis(2500));
+    assert!(p.session.is_open(), "{:?}", p.events);
+    assert_eq!(p.posts, ["3"]);
 }
 
 #[test]

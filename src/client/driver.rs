@@ -82,7 +82,13 @@ pub(crate) struct Driver {
     /// When the session is closed, the final flush must end by then.
     linger_until: Option<Instant>,
     close_waiters: Vec<oneshot::Sender<()>>,
+    /// Sees every event first, before the dispatcher: updates the client's state and feeds
+    /// the event streams, so both are current when the driver finishes.
+    hook: EventHook,
 }
+
+/// See [`Driver`]'s `hook`.
+pub(crate) type EventHook = Box<dyn FnMut(&DriverEvent) + Send>;
 
 macro_rules! dlog {
     ($self:ident, $lvl:ident, $($arg:tt)+) => {
@@ -102,6 +108,7 @@ pub(crate) struct DriverParts {
     pub(crate) logger: bool,
     pub(crate) commands: mpsc::UnboundedReceiver<Command>,
     pub(crate) events: mpsc::UnboundedSender<DriverEvent>,
+    pub(crate) hook: EventHook,
 }
 
 impl Driver {
@@ -128,6 +135,7 @@ impl Driver {
             sleep: None,
             linger_until: None,
             close_waiters: Vec::new(),
+            hook: p.hook,
         }
     }
 
@@ -298,7 +306,11 @@ impl Driver {
                             self.session.handle_ws_frame(now, frame)
                         }
                         Some(Ok(WsMessage::Close { code, reason })) => {
+                            // Answer the close frame and let the socket go.
                             self.ws_stream = None;
+                            if self.ws_sink.is_some() {
+                                self.ws_closing = true;
+                            }
                             self.session.handle_ws_closed(now, code, &reason);
                         }
                         Some(Err(e)) => {
@@ -483,6 +495,7 @@ impl Driver {
                     DriverEvent::Disconnected(r)
                 }
             };
+            (self.hook)(&out);
             let _ = self.events.unbounded_send(out);
         }
         if self.session.is_closed() && self.linger_until.is_none() {

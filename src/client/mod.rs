@@ -205,7 +205,9 @@ impl AsyncClient {
         let (ended_tx, ended_rx) = oneshot::channel();
         let generation = {
             let mut state = lock(&self.inner.state);
-            if state.conn.is_some() {
+            // A connection whose driver has finished is over, even if its dispatcher has
+            // not caught up yet.
+            if state.conn.as_ref().is_some_and(|c| !c.commands.is_closed()) {
                 return Err(Error::AlreadyConnected);
             }
             state.generation += 1;
@@ -218,6 +220,8 @@ impl AsyncClient {
             });
             state.generation
         };
+        // If this future is dropped before the connection opens, abandon the connection.
+        let mut guard = ConnectGuard(Some(cmd_tx_for_guard(&self.inner)));
         let rt = &cfg.runtime;
         let session = Session::new(endpoint, cfg.session.clone(), rt.timer.now());
         let driver = Driver::new(DriverParts {
@@ -230,6 +234,7 @@ impl AsyncClient {
             logger: cfg.logger,
             commands: cmd_rx,
             events: ev_tx,
+            hook: state_hook(Arc::downgrade(&self.inner), generation),
         });
         rt.spawner.spawn(Box::pin(driver));
         let dispatcher = dispatch(
@@ -240,7 +245,9 @@ impl AsyncClient {
             ended_tx,
         );
         rt.spawner.spawn(Box::pin(dispatcher));
-        match connected_rx.await {
+        let result = connected_rx.await;
+        guard.0 = None;
+        match result {
             Ok(Ok(())) => Ok(()),
             Ok(Err(failure)) => Err(Error::Connect {
                 url: url.to_owned(),
@@ -373,6 +380,42 @@ impl<T> Future for BackgroundTask<T> {
     }
 }
 
+/// Keeps the client's state and event streams in step with the connection: called by the
+/// driver for each event, before the dispatcher sees it.
+fn state_hook(inner: std::sync::Weak<Inner>, generation: u64) -> driver::EventHook {
+    Box::new(move |ev| {
+        let Some(inner) = inner.upgrade() else { return };
+        let update = |f: &mut dyn FnMut(&mut Conn)| {
+            let mut state = lock(&inner.state);
+            if let Some(c) = state.conn.as_mut().filter(|c| c.generation == generation) {
+                f(c);
+            }
+        };
+        match ev {
+            DriverEvent::Connected { sid, transport } => {
+                update(&mut |c| {
+                    c.sid = Some(sid.clone());
+                    c.transport = *transport;
+                });
+                publish(&inner, ClientEvent::Connect);
+            }
+            DriverEvent::Message(p) => publish(&inner, ClientEvent::Message(p.clone())),
+            DriverEvent::Upgraded(t) => update(&mut |c| c.transport = *t),
+            DriverEvent::ConnectFailed(_) => clear(&inner, generation),
+            DriverEvent::Disconnected(reason) => {
+                let was_open = lock(&inner.state)
+                    .conn
+                    .as_ref()
+                    .is_some_and(|c| c.generation == generation && c.sid.is_some());
+                clear(&inner, generation);
+                if was_open {
+                    publish(&inner, ClientEvent::Disconnect(reason.clone()));
+                }
+            }
+        }
+    })
+}
+
 /// Runs the handlers for one connection's events, one at a time and in order.
 async fn dispatch(
     inner: std::sync::Weak<Inner>,
@@ -383,45 +426,31 @@ async fn dispatch(
 ) {
     let mut connected = Some(connected);
     while let Some(ev) = events.next().await {
-        let Some(inner) = inner.upgrade() else { return };
-        let with_conn = |f: &mut dyn FnMut(&mut Conn)| {
-            let mut state = lock(&inner.state);
-            if let Some(c) = state.conn.as_mut().filter(|c| c.generation == generation) {
-                f(c);
-            }
-        };
+        let Some(inner) = inner.upgrade() else { break };
         match ev {
-            DriverEvent::Connected { sid, transport } => {
-                with_conn(&mut |c| {
-                    c.sid = Some(sid.clone());
-                    c.transport = transport;
-                });
+            DriverEvent::Connected { .. } => {
                 let handler = lock(&inner.handlers).connect.clone();
                 if let Some(h) = handler {
                     h().await;
                 }
-                publish(&inner, ClientEvent::Connect);
                 if let Some(tx) = connected.take() {
                     let _ = tx.send(Ok(()));
                 }
             }
             DriverEvent::Message(p) => {
                 let handler = lock(&inner.handlers).message.clone();
-                publish(&inner, ClientEvent::Message(p.clone()));
                 if let Some(h) = handler {
                     h(p).await;
                 }
             }
-            DriverEvent::Upgraded(t) => with_conn(&mut |c| c.transport = t),
+            DriverEvent::Upgraded(_) => {}
             DriverEvent::ConnectFailed(f) => {
-                clear(&inner, generation);
                 if let Some(tx) = connected.take() {
                     let _ = tx.send(Err(f));
                 }
                 break;
             }
             DriverEvent::Disconnected(reason) => {
-                clear(&inner, generation);
                 if let Some(tx) = connected.take() {
                     // Closed before the handshake finished.
                     let _ = tx.send(Err(crate::TransportFailure::Io(format!(
@@ -431,14 +460,38 @@ async fn dispatch(
                 }
                 let handler = lock(&inner.handlers).disconnect.clone();
                 if let Some(h) = handler {
-                    h(reason.clone()).await;
+                    h(reason).await;
                 }
-                publish(&inner, ClientEvent::Disconnect(reason));
                 break;
             }
         }
     }
+    // However the connection ended (even if its driver vanished without a word), it is over.
+    if let Some(inner) = inner.upgrade() {
+        clear(&inner, generation);
+    }
     let _ = ended.send(());
+}
+
+/// Abandons a connection whose `connect` future was dropped before it completed.
+struct ConnectGuard(Option<mpsc::UnboundedSender<Command>>);
+
+impl Drop for ConnectGuard {
+    fn drop(&mut self) {
+        if let Some(commands) = self.0.take() {
+            let (tx, _rx) = oneshot::channel();
+            let _ = commands.unbounded_send(Command::Close(tx));
+        }
+    }
+}
+
+fn cmd_tx_for_guard(inner: &Inner) -> mpsc::UnboundedSender<Command> {
+    match &lock(&inner.state).conn {
+        Some(c) => c.commands.clone(),
+        // Unreachable in practice (the connection was just stored); a closed channel
+        // makes the guard a no-op.
+        None => mpsc::unbounded().0,
+    }
 }
 
 fn clear(inner: &Inner, generation: u64) {
