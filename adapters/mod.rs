@@ -4,9 +4,9 @@
 //!
 //! | feature | module | sockets | notes |
 //! |---|---|---|---|
-//! | `tokio` | [`tokio`] | tokio's own `TcpStream` | no second reactor thread |
-//! | `smol` | [`smol`] | async-net | |
-//! | `async-std` | [`async_std`] | async-std's `TcpStream` | async-std was discontinued upstream in 2025 in favour of smol; this adapter stays thin |
+//! | `tokio` | `tokio` | tokio's own `TcpStream` | no second reactor thread |
+//! | `smol` | `smol` | async-net | |
+//! | `async-std` | `async_std` | async-std's `TcpStream` | async-std was discontinued upstream in 2025 in favour of smol; this adapter stays thin |
 //!
 //! Each module offers a [`Runtime`](crate::Runtime) constructor, and the three trait
 //! implementations for use on their own.

@@ -18,7 +18,7 @@ pub(crate) const DEFAULT_RECEIVE_LIMIT: usize = 64 * 1024 * 1024;
 /// |---|---|
 /// | `logger=True/False` | [`logger`](Self::logger) |
 /// | `request_timeout=5` | [`request_timeout`](Self::request_timeout) |
-/// | `ssl_verify=False` | [`ssl_verify`](Self::ssl_verify) |
+/// | `ssl_verify=False` | `ssl_verify` (feature `rustls`) |
 /// | `http_session=…` | [`http_connector`](Self::http_connector) |
 /// | `websocket_extra_options=…` | [`websocket_connector`](Self::websocket_connector) |
 /// | `timestamp_requests=True` | [`timestamp_requests`](Self::timestamp_requests) |
