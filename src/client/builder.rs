@@ -95,6 +95,7 @@ impl ClientBuilder {
         }
     }
 
+    #[cfg(feature = "blocking")]
     pub(crate) fn has_runtime(&self) -> bool {
         self.runtime.is_some()
     }
