@@ -57,24 +57,7 @@ async fn run(url: &str) -> Result<(), engineio::Error> {
 #[tokio::main]
 async fn main() -> ExitCode {
     // The server's URL, or no argument: then a server starts in this process.
-    let (url, server) = match std::env::args().nth(1) {
-        Some(url) => (url, None),
-        None => {
-            let server = embedded::EmbeddedServer::start(embedded::EmbeddedConfig::default());
-            let url = server.url();
-            println!("started an Engine.IO server (engineioxide) on {url}");
-            (url, Some(server))
-        }
-    };
-    let result = run(&url).await;
-    if let Some(server) = server {
-        server.stop();
-    }
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    let server = embedded::server_for_example();
+    let result = run(&server.url).await;
+    server.finish(result, "error")
 }

@@ -139,52 +139,34 @@ impl Driver {
         }
     }
 
+    /// The headers of every request: the application's, then the cookies.
+    fn headers(&self) -> HeaderMap {
+        let mut headers = self.headers.clone();
+        self.cookies.apply(&mut headers);
+        headers
+    }
+
     fn request(&self, method: Method, uri: Uri, body: Bytes) -> HttpFuture {
-        let mut builder = http::Request::builder().method(method.clone()).uri(uri);
-        if let Some(h) = builder.headers_mut() {
-            h.extend(self.headers.clone());
-            self.cookies.apply(h);
-            if method == Method::POST {
-                h.insert(
-                    CONTENT_TYPE,
-                    HeaderValue::from_static("text/plain;charset=UTF-8"),
-                );
-            }
+        let mut req = http::Request::new(body);
+        *req.uri_mut() = uri;
+        *req.headers_mut() = self.headers();
+        if method == Method::POST {
+            req.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain;charset=UTF-8"),
+            );
         }
-        let http = self.http.clone();
-        let max = self.max_receive;
-        match builder.body(body) {
-            Ok(req) => Box::pin(async move { http.request(req, max).await }),
-            Err(e) => {
-                let err = ConnectorError::new(
-                    ConnectorErrorKind::Other,
-                    "building a request",
-                    Some(Box::new(e)),
-                );
-                Box::pin(async move { Err(err) })
-            }
-        }
+        *req.method_mut() = method;
+        let (http, max) = (self.http.clone(), self.max_receive);
+        Box::pin(async move { http.request(req, max).await })
     }
 
     fn open_ws(&self, uri: Uri) -> WsOpenFuture {
-        let mut builder = http::Request::builder().uri(uri);
-        if let Some(h) = builder.headers_mut() {
-            h.extend(self.headers.clone());
-            self.cookies.apply(h);
-        }
-        let ws = self.ws.clone();
-        let max = self.max_receive;
-        match builder.body(()) {
-            Ok(req) => Box::pin(async move { ws.connect(req, max).await }),
-            Err(e) => {
-                let err = ConnectorError::new(
-                    ConnectorErrorKind::Other,
-                    "building a request",
-                    Some(Box::new(e)),
-                );
-                Box::pin(async move { Err(err) })
-            }
-        }
+        let mut req = http::Request::new(());
+        *req.uri_mut() = uri;
+        *req.headers_mut() = self.headers();
+        let (ws, max) = (self.ws.clone(), self.max_receive);
+        Box::pin(async move { ws.connect(req, max).await })
     }
 
     /// Runs one turn: returns `Ready` when the connection is over and everything is flushed.

@@ -323,3 +323,54 @@ async fn serve(
         }
     }
 }
+
+/// For the examples: the server named by the first command-line argument or, without one,
+/// an embedded server started for the occasion.
+#[allow(dead_code)]
+pub struct ExampleServer {
+    /// The server's URL.
+    pub url: String,
+    embedded: Option<EmbeddedServer>,
+}
+
+/// See [`ExampleServer`].
+#[allow(dead_code)]
+pub fn server_for_example() -> ExampleServer {
+    match std::env::args().nth(1) {
+        Some(url) => ExampleServer {
+            url,
+            embedded: None,
+        },
+        None => {
+            let server = EmbeddedServer::start(EmbeddedConfig::default());
+            let url = server.url();
+            println!("started an Engine.IO server (engineioxide) on {url}");
+            ExampleServer {
+                url,
+                embedded: Some(server),
+            }
+        }
+    }
+}
+
+#[allow(dead_code)]
+impl ExampleServer {
+    /// Stops the embedded server, if any, and turns the example's result into an exit
+    /// code, printing `what: error` on failure.
+    pub fn finish<E: std::fmt::Display>(
+        self,
+        result: Result<(), E>,
+        what: &str,
+    ) -> std::process::ExitCode {
+        if let Some(server) = self.embedded {
+            server.stop();
+        }
+        match result {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{what}: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        }
+    }
+}
