@@ -14,18 +14,58 @@ use futures::future::BoxFuture;
 use crate::rt::{Dialer, Io, Spawner, Timer};
 
 /// Spawns detached async-std tasks.
+///
+/// ```
+/// use engineio::adapters::async_std::AsyncStdSpawner;
+/// use engineio::rt::Spawner;
+///
+/// let (tx, rx) = std::sync::mpsc::channel();
+/// AsyncStdSpawner.spawn(Box::pin(async move { tx.send(42).unwrap() }));
+/// assert_eq!(rx.recv().unwrap(), 42);
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AsyncStdSpawner;
 
 /// Sleeps with async-std's timer.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use engineio::adapters::async_std::AsyncStdTimer;
+/// use engineio::rt::Timer;
+///
+/// let start = Instant::now();
+/// async_std::task::block_on(AsyncStdTimer.sleep(Duration::from_millis(10)));
+/// assert!(start.elapsed() >= Duration::from_millis(10));
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AsyncStdTimer;
 
 /// Opens async-std `TcpStream`s.
+///
+/// ```
+/// use engineio::adapters::async_std::AsyncStdDialer;
+/// use engineio::rt::Dialer;
+///
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let port = listener.local_addr()?.port();
+/// let stream = async_std::task::block_on(AsyncStdDialer.dial("127.0.0.1", port))?;
+/// # let _ = stream;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AsyncStdDialer;
 
 /// The three async-std implementations as a [`Runtime`](crate::Runtime).
+///
+/// ```
+/// use engineio::AsyncClient;
+///
+/// let eio = AsyncClient::with_runtime(engineio::adapters::async_std::runtime());
+/// async_std::task::block_on(async {
+///     let task = eio.start_background_task(async { 6 * 7 });
+///     assert_eq!(task.await, Some(42));
+/// });
+/// ```
 pub fn runtime() -> crate::Runtime {
     crate::Runtime::new(
         Arc::new(AsyncStdSpawner),

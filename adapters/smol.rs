@@ -11,18 +11,58 @@ use futures::future::BoxFuture;
 use crate::rt::{Dialer, Io, Spawner, Timer};
 
 /// Spawns detached tasks on smol's global executor.
+///
+/// ```
+/// use engineio::adapters::smol::SmolSpawner;
+/// use engineio::rt::Spawner;
+///
+/// let (tx, rx) = std::sync::mpsc::channel();
+/// SmolSpawner.spawn(Box::pin(async move { tx.send(42).unwrap() }));
+/// assert_eq!(rx.recv().unwrap(), 42);
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SmolSpawner;
 
 /// Sleeps with async-io timers.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use engineio::adapters::smol::SmolTimer;
+/// use engineio::rt::Timer;
+///
+/// let start = Instant::now();
+/// smol::block_on(SmolTimer.sleep(Duration::from_millis(10)));
+/// assert!(start.elapsed() >= Duration::from_millis(10));
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SmolTimer;
 
 /// Opens async-net `TcpStream`s.
+///
+/// ```
+/// use engineio::adapters::smol::SmolDialer;
+/// use engineio::rt::Dialer;
+///
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let port = listener.local_addr()?.port();
+/// let stream = smol::block_on(SmolDialer.dial("127.0.0.1", port))?;
+/// # let _ = stream;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SmolDialer;
 
 /// The three smol implementations as a [`Runtime`](crate::Runtime).
+///
+/// ```
+/// use engineio::AsyncClient;
+///
+/// let eio = AsyncClient::with_runtime(engineio::adapters::smol::runtime());
+/// smol::block_on(async {
+///     let task = eio.start_background_task(async { 6 * 7 });
+///     assert_eq!(task.await, Some(42));
+/// });
+/// ```
 pub fn runtime() -> crate::Runtime {
     crate::Runtime::new(
         Arc::new(SmolSpawner),

@@ -16,14 +16,50 @@ use tokio_util::compat::TokioAsyncReadCompatExt;
 use crate::rt::{Dialer, Io, Spawner, Timer};
 
 /// Spawns tasks on a tokio runtime.
+///
+/// ```
+/// use engineio::adapters::tokio::{TokioSpawner, handle};
+/// use engineio::rt::Spawner;
+///
+/// let (tx, rx) = std::sync::mpsc::channel();
+/// TokioSpawner::new(handle()).spawn(Box::pin(async move { tx.send(42).unwrap() }));
+/// assert_eq!(rx.recv().unwrap(), 42);
+/// ```
 #[derive(Clone, Debug)]
 pub struct TokioSpawner(Handle);
 
 /// Sleeps on a tokio runtime's timer.
+///
+/// Its sleeps can be awaited from any executor, not only tokio's:
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use engineio::adapters::tokio::{TokioTimer, handle};
+/// use engineio::rt::Timer;
+///
+/// let timer = TokioTimer::new(handle());
+/// let start = Instant::now();
+/// futures::executor::block_on(timer.sleep(Duration::from_millis(10)));
+/// assert!(start.elapsed() >= Duration::from_millis(10));
+/// ```
 #[derive(Clone, Debug)]
 pub struct TokioTimer(Handle);
 
 /// Opens `TcpStream`s on a tokio runtime's reactor.
+///
+/// The streams can be used from any executor, not only tokio's:
+///
+/// ```
+/// use engineio::adapters::tokio::{TokioDialer, handle};
+/// use engineio::rt::Dialer;
+///
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let port = listener.local_addr()?.port();
+/// let dialer = TokioDialer::new(handle());
+/// let stream = futures::executor::block_on(dialer.dial("127.0.0.1", port))?;
+/// # let _ = stream;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct TokioDialer(Handle);
 
@@ -47,6 +83,13 @@ pub fn handle() -> Handle {
 /// The handle of a small multi-threaded runtime (one worker) that this crate starts on first
 /// use and keeps for the life of the process. The blocking `Client` always runs on it, so
 /// that it never depends on (or blocks) a runtime of the caller's.
+///
+/// ```
+/// let background = engineio::adapters::tokio::background();
+/// let task = background.spawn(async { 6 * 7 });
+/// assert_eq!(background.block_on(task)?, 42);
+/// # Ok::<(), tokio::task::JoinError>(())
+/// ```
 ///
 /// # Panics
 ///

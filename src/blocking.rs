@@ -118,6 +118,11 @@ impl Default for Client {
 
 impl Client {
     /// A client with default options, on a runtime of this crate's own.
+    ///
+    /// ```
+    /// let eio = engineio::Client::new();
+    /// assert_eq!(eio.sid(), None); // not connected yet
+    /// ```
     #[cfg(any(feature = "tokio", feature = "smol", feature = "async-std"))]
     pub fn new() -> Client {
         Client::from_async(AsyncClient::from_config(
@@ -126,12 +131,31 @@ impl Client {
     }
 
     /// A client on `runtime`, with default options.
+    ///
+    /// ```
+    /// // A tokio runtime of the application's own.
+    /// let rt = tokio::runtime::Runtime::new()?;
+    /// let runtime = engineio::adapters::tokio::runtime(rt.handle().clone());
+    /// let eio = engineio::Client::with_runtime(runtime);
+    /// # let _ = eio;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn with_runtime(runtime: Runtime) -> Client {
         Client::from_async(AsyncClient::with_runtime(runtime))
     }
 
     /// A builder for every option; finish it with
     /// [`build_blocking`](ClientBuilder::build_blocking).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let eio = engineio::Client::builder()
+    ///     .request_timeout(Duration::from_secs(10))
+    ///     .build_blocking()?;
+    /// # let _ = eio;
+    /// # Ok::<(), engineio::Error>(())
+    /// ```
     pub fn builder() -> ClientBuilder {
         ClientBuilder::new()
     }
@@ -150,6 +174,11 @@ impl Client {
 
     /// Sets the handler for the `connect` event; it runs before [`connect`](Self::connect)
     /// returns.
+    ///
+    /// ```
+    /// let eio = engineio::Client::new();
+    /// eio.on_connect(|| println!("I'm connected!"));
+    /// ```
     pub fn on_connect(&self, handler: impl Fn() + Send + Sync + 'static) {
         let handler = Arc::new(handler);
         let dispatch = self.dispatch.clone();
@@ -166,6 +195,18 @@ impl Client {
     }
 
     /// Sets the handler for the `message` event: one call per message, in order.
+    ///
+    /// The handler may keep a clone of the client, to answer from inside itself:
+    ///
+    /// ```
+    /// use engineio::{Client, Payload};
+    ///
+    /// let eio = Client::new();
+    /// let echo = eio.clone();
+    /// eio.on_message(move |data: Payload| {
+    ///     let _ = echo.send(data);
+    /// });
+    /// ```
     pub fn on_message(&self, handler: impl Fn(Payload) + Send + Sync + 'static) {
         let handler = Arc::new(handler);
         let dispatch = self.dispatch.clone();
@@ -179,6 +220,20 @@ impl Client {
     }
 
     /// Sets the handler for the `disconnect` event, called once per connection.
+    ///
+    /// Reconnecting, unless the client itself disconnected:
+    ///
+    /// ```
+    /// use engineio::{Client, DisconnectReason};
+    ///
+    /// let eio = Client::new();
+    /// let again = eio.clone();
+    /// eio.on_disconnect(move |reason: DisconnectReason| {
+    ///     if reason != DisconnectReason::ClientDisconnect {
+    ///         let _ = again.connect("http://localhost:5000");
+    ///     }
+    /// });
+    /// ```
     pub fn on_disconnect(&self, handler: impl Fn(DisconnectReason) + Send + Sync + 'static) {
         let handler = Arc::new(handler);
         let dispatch = self.dispatch.clone();
@@ -196,6 +251,20 @@ impl Client {
     ///
     /// Called from a handler (to reconnect from `on_disconnect`, say), it returns once the
     /// connection is open; the `connect` handler runs after the current handler returns.
+    ///
+    /// ```
+    /// use engineio::{Client, Error};
+    ///
+    /// // A port that was just free: the connection is refused.
+    /// let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    /// let eio = Client::new();
+    /// match eio.connect(&format!("http://127.0.0.1:{port}")) {
+    ///     Ok(()) => println!("my sid is {}", eio.sid().unwrap_or_default()),
+    ///     Err(Error::Connect { failure, .. }) => println!("cannot connect: {failure}"),
+    ///     Err(e) => return Err(e.into()),
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn connect(&self, url: &str) -> Result<(), Error> {
         let from_handler = ON_DISPATCH_THREAD.with(Cell::get);
         self.dispatch
@@ -205,33 +274,85 @@ impl Client {
     }
 
     /// The session id, while connected.
+    ///
+    /// ```no_run
+    /// let eio = engineio::Client::new();
+    /// assert_eq!(eio.sid(), None);
+    /// eio.connect("http://localhost:5000")?;
+    /// println!("my sid is {}", eio.sid().unwrap_or_default());
+    /// # Ok::<(), engineio::Error>(())
+    /// ```
     pub fn sid(&self) -> Option<String> {
         self.aio.sid()
     }
 
     /// The transport in use, while connected.
+    ///
+    /// ```no_run
+    /// use engineio::{Client, TransportKind};
+    ///
+    /// let eio = Client::new();
+    /// eio.connect("http://localhost:5000")?;
+    /// // Polling first; the upgrade to WebSocket follows in the background.
+    /// if eio.transport() == Some(TransportKind::WebSocket) {
+    ///     println!("upgraded");
+    /// }
+    /// # Ok::<(), engineio::Error>(())
+    /// ```
     pub fn transport(&self) -> Option<TransportKind> {
         self.aio.transport()
     }
 
     /// Sends a message (text, binary or JSON); see [`AsyncClient::send`].
+    ///
+    /// ```no_run
+    /// let eio = engineio::Client::new();
+    /// eio.connect("http://localhost:5000")?;
+    /// eio.send("text")?;
+    /// eio.send(vec![0xde, 0xad, 0xbe, 0xef])?;
+    /// eio.send(serde_json::json!({"foo": "bar"}))?;
+    /// # Ok::<(), engineio::Error>(())
+    /// ```
     pub fn send(&self, data: impl Into<Payload>) -> Result<(), Error> {
         futures::executor::block_on(self.aio.send(data))
     }
 
     /// Disconnects, blocking until the connection is closed. The `disconnect` handler runs
     /// right after on the dispatch thread; [`wait`](Self::wait) waits for it too.
+    ///
+    /// ```no_run
+    /// let eio = engineio::Client::new();
+    /// eio.connect("http://localhost:5000")?;
+    /// eio.send("bye")?; // goes out before the close packet
+    /// eio.disconnect()?;
+    /// eio.wait(); // and the `disconnect` handler has run
+    /// # Ok::<(), engineio::Error>(())
+    /// ```
     pub fn disconnect(&self) -> Result<(), Error> {
         futures::executor::block_on(self.aio.disconnect())
     }
 
     /// Blocks until the connection ends, for any reason, and the `disconnect` handler has
     /// run. Returns at once when not connected. Not to be called from a handler.
+    ///
+    /// ```no_run
+    /// let eio = engineio::Client::new();
+    /// eio.on_message(|data| println!("{data:?}"));
+    /// eio.connect("http://localhost:5000")?;
+    /// eio.wait(); // until the server closes the connection, or it fails
+    /// # Ok::<(), engineio::Error>(())
+    /// ```
     pub fn wait(&self) {
         futures::executor::block_on(self.aio.wait());
     }
 
     /// Runs `task` on a thread of its own; join the handle for its result.
+    ///
+    /// ```
+    /// let eio = engineio::Client::new();
+    /// let task = eio.start_background_task(|| 6 * 7);
+    /// assert_eq!(task.join().unwrap(), 42);
+    /// ```
     pub fn start_background_task<F, T>(&self, task: F) -> JoinHandle<T>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -241,11 +362,37 @@ impl Client {
     }
 
     /// Sleeps the calling thread.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let eio = engineio::Client::new();
+    /// let start = Instant::now();
+    /// eio.sleep(Duration::from_millis(10));
+    /// assert!(start.elapsed() >= Duration::from_millis(10));
+    /// ```
     pub fn sleep(&self, duration: Duration) {
         std::thread::sleep(duration);
     }
 
     /// The async client underneath, for code that has both styles.
+    ///
+    /// Its event stream, read from a thread:
+    ///
+    /// ```no_run
+    /// use engineio::{Client, ClientEvent};
+    ///
+    /// let eio = Client::new();
+    /// let events = futures::executor::block_on_stream(eio.as_async().events());
+    /// eio.connect("http://localhost:5000")?;
+    /// for event in events {
+    ///     println!("{event:?}");
+    ///     if let ClientEvent::Disconnect(_) = event {
+    ///         break;
+    ///     }
+    /// }
+    /// # Ok::<(), engineio::Error>(())
+    /// ```
     pub fn as_async(&self) -> &AsyncClient {
         &self.aio
     }
@@ -254,6 +401,15 @@ impl Client {
 impl ClientBuilder {
     /// Builds a blocking [`Client`]. Without a runtime given to
     /// [`runtime`](ClientBuilder::runtime), it runs on this crate's own (see [`Client`]).
+    ///
+    /// ```
+    /// let eio = engineio::ClientBuilder::new()
+    ///     .engineio_path("socket.io")
+    ///     .logger(false)
+    ///     .build_blocking()?;
+    /// # let _ = eio;
+    /// # Ok::<(), engineio::Error>(())
+    /// ```
     pub fn build_blocking(self) -> Result<Client, Error> {
         #[cfg(any(feature = "tokio", feature = "smol", feature = "async-std"))]
         let this = if self.has_runtime() {

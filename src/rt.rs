@@ -407,6 +407,18 @@ impl<T: Dialer + ?Sized> Dialer for Arc<T> {
 /// The `tokio`, `smol` and `async-std` features each provide one
 /// (`engineio::adapters::tokio::runtime(handle)`, `engineio::adapters::smol::runtime()`,
 /// `engineio::adapters::async_std::runtime()`); [`Runtime::new`] takes your own.
+///
+/// Cheap to clone; clients can share one:
+///
+/// ```
+/// use engineio::{AsyncClient, Runtime};
+///
+/// let rt = Runtime::from_features();
+/// let first = AsyncClient::with_runtime(rt.clone());
+/// let second = AsyncClient::builder().runtime(rt).build()?;
+/// # let _ = (first, second);
+/// # Ok::<(), engineio::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct Runtime {
     pub(crate) spawner: Arc<dyn Spawner>,
@@ -416,6 +428,31 @@ pub struct Runtime {
 
 impl Runtime {
     /// A runtime from its three parts.
+    ///
+    /// The parts can come from different places; here, a runtime's spawner and timer with
+    /// a dialer of your own:
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use async_trait::async_trait;
+    /// use engineio::rt::{Dialer, Io, Runtime};
+    ///
+    /// /// Sends every connection to this machine, whatever the URL's host.
+    /// struct Loopback(Arc<dyn Dialer>);
+    ///
+    /// #[async_trait]
+    /// impl Dialer for Loopback {
+    ///     async fn dial(&self, _host: &str, port: u16) -> std::io::Result<Box<dyn Io>> {
+    ///         self.0.dial("127.0.0.1", port).await
+    ///     }
+    /// }
+    ///
+    /// let base = Runtime::from_features();
+    /// let dialer = Arc::new(Loopback(base.dialer().clone()));
+    /// let rt = Runtime::new(base.spawner().clone(), base.timer().clone(), dialer);
+    /// let eio = engineio::AsyncClient::with_runtime(rt);
+    /// # let _ = eio;
+    /// ```
     pub fn new(
         spawner: Arc<dyn Spawner>,
         timer: Arc<dyn Timer>,
@@ -430,6 +467,14 @@ impl Runtime {
 
     /// The runtime chosen by Cargo feature: tokio (the current runtime, or a background
     /// one), else smol, else async-std.
+    ///
+    /// ```
+    /// use engineio::{AsyncClient, Runtime};
+    ///
+    /// // What `AsyncClient::new()` runs on.
+    /// let eio = AsyncClient::with_runtime(Runtime::from_features());
+    /// # let _ = eio;
+    /// ```
     #[cfg(any(feature = "tokio", feature = "smol", feature = "async-std"))]
     pub fn from_features() -> Runtime {
         #[cfg(feature = "tokio")]
@@ -443,6 +488,19 @@ impl Runtime {
     /// The runtime the blocking `Client` uses by default: one that belongs to this crate
     /// (tokio's background runtime, else smol's or async-std's global executor), never a
     /// runtime of the caller's.
+    ///
+    /// A client on it outlives the runtime it was made in:
+    ///
+    /// ```
+    /// use engineio::{AsyncClient, Runtime};
+    ///
+    /// let app = tokio::runtime::Runtime::new()?;
+    /// let eio = app.block_on(async { AsyncClient::with_runtime(Runtime::detached()) });
+    /// drop(app);
+    /// let task = eio.start_background_task(async { 42 });
+    /// assert_eq!(futures::executor::block_on(task), Some(42));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     #[cfg(any(feature = "tokio", feature = "smol", feature = "async-std"))]
     pub fn detached() -> Runtime {
         #[cfg(feature = "tokio")]

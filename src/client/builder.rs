@@ -101,6 +101,17 @@ impl ClientBuilder {
     }
 
     /// The runtime to run on, instead of the one chosen by Cargo feature.
+    ///
+    /// ```
+    /// use engineio::AsyncClient;
+    ///
+    /// let rt = tokio::runtime::Runtime::new()?;
+    /// let eio = AsyncClient::builder()
+    ///     .runtime(engineio::adapters::tokio::runtime(rt.handle().clone()))
+    ///     .build()?;
+    /// # let _ = eio;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn runtime(mut self, runtime: Runtime) -> Self {
         self.runtime = Some(runtime);
         self
@@ -108,12 +119,39 @@ impl ClientBuilder {
 
     /// Sends HTTP requests with `connector` instead of the built-in one (python's
     /// `http_session`).
+    ///
+    /// Any [`HttpConnector`] will do; here, the built-in one without connection reuse:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use engineio::{AsyncClient, Runtime, connector::HyperConnector};
+    ///
+    /// let rt = Runtime::from_features();
+    /// let http = HyperConnector::new(rt.dialer().clone(), rt.spawner().clone())
+    ///     .pool_idle_timeout(Duration::ZERO);
+    /// let eio = AsyncClient::builder().runtime(rt).http_connector(http).build()?;
+    /// # let _ = eio;
+    /// # Ok::<(), engineio::Error>(())
+    /// ```
     pub fn http_connector(mut self, connector: impl HttpConnector) -> Self {
         self.http = Some(Arc::new(connector));
         self
     }
 
     /// Opens WebSockets with `connector` instead of the built-in one.
+    ///
+    /// Any [`WebSocketConnector`] will do; here, the built-in one on a dialer of the
+    /// runtime's:
+    ///
+    /// ```
+    /// use engineio::{AsyncClient, Runtime, connector::TungsteniteConnector};
+    ///
+    /// let rt = Runtime::from_features();
+    /// let ws = TungsteniteConnector::new(rt.dialer().clone());
+    /// let eio = AsyncClient::builder().runtime(rt).websocket_connector(ws).build()?;
+    /// # let _ = eio;
+    /// # Ok::<(), engineio::Error>(())
+    /// ```
     pub fn websocket_connector(mut self, connector: impl WebSocketConnector) -> Self {
         self.ws = Some(Arc::new(connector));
         self
@@ -177,8 +215,8 @@ impl ClientBuilder {
     }
 
     /// Whether this crate emits its log records (through the `log` crate; install a logger
-    /// such as `env_logger` to see them). On by default; off keeps only nothing from this
-    /// client.
+    /// such as `env_logger` to see them). On by default; off silences this client's connection
+    /// records (warnings such as TLS verification being off, and errors, still go out).
     pub fn logger(mut self, on: bool) -> Self {
         self.logger = on;
         self
@@ -186,6 +224,14 @@ impl ClientBuilder {
 
     /// The largest poll response or WebSocket message accepted (default 64 MiB). A larger
     /// one ends the connection with a transport error instead of exhausting memory.
+    ///
+    /// ```
+    /// let eio = engineio::AsyncClient::builder()
+    ///     .receive_limit(1024 * 1024) // 1 MiB
+    ///     .build()?;
+    /// # let _ = eio;
+    /// # Ok::<(), engineio::Error>(())
+    /// ```
     pub fn receive_limit(mut self, bytes: usize) -> Self {
         self.max_receive = bytes;
         self
@@ -193,13 +239,34 @@ impl ClientBuilder {
 
     /// Whether to verify the server's TLS certificate (default: yes). Turning it off is
     /// logged at warn level each time a connection is made.
+    ///
+    /// ```
+    /// // For a test server with a self-signed certificate; never in production.
+    /// let eio = engineio::AsyncClient::builder().ssl_verify(false).build()?;
+    /// # let _ = eio;
+    /// # Ok::<(), engineio::Error>(())
+    /// ```
     #[cfg(feature = "rustls")]
     pub fn ssl_verify(mut self, verify: bool) -> Self {
         self.tls = self.tls.verify(verify);
         self
     }
 
-    /// Trusts an extra root certificate, in PEM or DER form.
+    /// Trusts an extra root certificate, in PEM or DER form. A certificate that cannot be
+    /// read makes [`build`](Self::build) fail with [`Error::Certificate`].
+    ///
+    /// ```
+    /// use engineio::{AsyncClient, Error};
+    ///
+    /// # let ca_pem = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])?.cert.pem();
+    /// // `ca_pem`: a private CA's certificate, e.g. from `std::fs::read("ca.pem")?`.
+    /// let eio = AsyncClient::builder().add_root_certificate(ca_pem.as_bytes()).build()?;
+    /// # let _ = eio;
+    ///
+    /// let bad = AsyncClient::builder().add_root_certificate(b"-----BEGIN CERTIFICATE-----\n!");
+    /// assert!(matches!(bad.build(), Err(Error::Certificate(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[cfg(feature = "rustls")]
     pub fn add_root_certificate(mut self, cert: &[u8]) -> Self {
         let tls = if cert.trim_ascii_start().starts_with(b"-----BEGIN") {
@@ -221,6 +288,17 @@ impl ClientBuilder {
     ///
     /// Fails when an option was invalid, or when no runtime was given and no runtime
     /// feature is enabled.
+    ///
+    /// ```
+    /// use engineio::{AsyncClient, Error};
+    ///
+    /// let eio = AsyncClient::builder().query("token", "abc").build()?;
+    /// # let _ = eio;
+    ///
+    /// let bad = AsyncClient::builder().header("X-Evil", "a\r\nInjected: 1");
+    /// assert!(matches!(bad.build(), Err(Error::InvalidHeader(_))));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn build(self) -> Result<AsyncClient, Error> {
         if let Some(e) = self.error {
             return Err(e);

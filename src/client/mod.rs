@@ -26,6 +26,20 @@ type MessageHandler = Arc<dyn Fn(Payload) -> BoxFuture<'static, ()> + Send + Syn
 type DisconnectHandler = Arc<dyn Fn(DisconnectReason) -> BoxFuture<'static, ()> + Send + Sync>;
 
 /// What happened on a connection, as delivered by [`AsyncClient::events`].
+///
+/// ```
+/// use engineio::ClientEvent;
+///
+/// fn describe(event: &ClientEvent) -> String {
+///     match event {
+///         ClientEvent::Connect => "connected".to_owned(),
+///         ClientEvent::Message(data) => format!("message: {data:?}"),
+///         ClientEvent::Disconnect(reason) => format!("disconnected: {reason}"),
+///         _ => "something new".to_owned(),
+///     }
+/// }
+/// assert_eq!(describe(&ClientEvent::Connect), "connected");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ClientEvent {
@@ -122,6 +136,13 @@ impl AsyncClient {
     /// A client with default options on the default runtime: tokio when the `tokio`
     /// feature is on (the current runtime, or a background one outside any), else smol,
     /// else async-std.
+    ///
+    /// ```
+    /// use engineio::AsyncClient;
+    ///
+    /// let eio = AsyncClient::new();
+    /// assert_eq!(eio.sid(), None); // not connected yet
+    /// ```
     #[cfg(any(feature = "tokio", feature = "smol", feature = "async-std"))]
     pub fn new() -> AsyncClient {
         AsyncClient::from_config(ClientBuilder::new().into_config_with(Runtime::from_features()))
@@ -129,12 +150,34 @@ impl AsyncClient {
 
     /// A client on a runtime of your own, with default options. See
     /// [`Runtime::new`](crate::Runtime::new).
+    ///
+    /// ```
+    /// use engineio::AsyncClient;
+    ///
+    /// // A tokio runtime of the application's own.
+    /// let rt = tokio::runtime::Runtime::new()?;
+    /// let runtime = engineio::adapters::tokio::runtime(rt.handle().clone());
+    /// let eio = AsyncClient::with_runtime(runtime);
+    /// # let _ = eio;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn with_runtime(runtime: Runtime) -> AsyncClient {
         AsyncClient::from_config(ClientBuilder::new().into_config_with(runtime))
     }
 
     /// A builder for every option: headers, query, transports, timeouts, TLS, logging,
     /// runtime and connectors.
+    ///
+    /// ```
+    /// use engineio::{AsyncClient, Transports};
+    ///
+    /// let eio = AsyncClient::builder()
+    ///     .engineio_path("socket.io")
+    ///     .transports(Transports::WebSocket)
+    ///     .build()?;
+    /// # let _ = eio;
+    /// # Ok::<(), engineio::Error>(())
+    /// ```
     pub fn builder() -> ClientBuilder {
         ClientBuilder::new()
     }
@@ -151,6 +194,11 @@ impl AsyncClient {
 
     /// Sets the handler for the `connect` event. It runs before [`connect`](Self::connect)
     /// returns.
+    ///
+    /// ```
+    /// let eio = engineio::AsyncClient::new();
+    /// eio.on_connect(|| async { println!("I'm connected!") });
+    /// ```
     pub fn on_connect<F, Fut>(&self, handler: F)
     where
         F: Fn() -> Fut + Send + Sync + 'static,
@@ -161,6 +209,21 @@ impl AsyncClient {
 
     /// Sets the handler for the `message` event: one call per message, in the order the
     /// server sent them.
+    ///
+    /// The handler may keep a clone of the client, to answer from inside itself:
+    ///
+    /// ```
+    /// use engineio::{AsyncClient, Payload};
+    ///
+    /// let eio = AsyncClient::new();
+    /// let echo = eio.clone();
+    /// eio.on_message(move |data: Payload| {
+    ///     let echo = echo.clone();
+    ///     async move {
+    ///         let _ = echo.send(data).await;
+    ///     }
+    /// });
+    /// ```
     pub fn on_message<F, Fut>(&self, handler: F)
     where
         F: Fn(Payload) -> Fut + Send + Sync + 'static,
@@ -171,6 +234,16 @@ impl AsyncClient {
 
     /// Sets the handler for the `disconnect` event, called once per connection with the
     /// reason, whoever ended it.
+    ///
+    /// ```
+    /// use engineio::{AsyncClient, DisconnectReason};
+    ///
+    /// let eio = AsyncClient::new();
+    /// eio.on_disconnect(|reason: DisconnectReason| async move {
+    ///     // `{:#}` adds the detail: the close frame, the failed request, ...
+    ///     println!("disconnected: {reason:#}");
+    /// });
+    /// ```
     pub fn on_disconnect<F, Fut>(&self, handler: F)
     where
         F: Fn(DisconnectReason) -> Fut + Send + Sync + 'static,
@@ -182,6 +255,28 @@ impl AsyncClient {
     /// A stream of this client's events, for those who prefer
     /// `while let Some(ev) = events.next().await` to handlers. It sees the events from the
     /// moment it is made, and never ends; an unread stream buffers its events.
+    ///
+    /// ```no_run
+    /// use futures::StreamExt;
+    /// use engineio::{AsyncClient, ClientEvent};
+    ///
+    /// # async fn run() -> Result<(), engineio::Error> {
+    /// let eio = AsyncClient::new();
+    /// let mut events = eio.events();
+    /// eio.connect("http://localhost:5000").await?;
+    /// while let Some(event) = events.next().await {
+    ///     match event {
+    ///         ClientEvent::Message(data) => println!("{data:?}"),
+    ///         ClientEvent::Disconnect(reason) => {
+    ///             println!("{reason}");
+    ///             break;
+    ///         }
+    ///         _ => {}
+    ///     }
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn events(&self) -> Events {
         let (tx, rx) = mpsc::unbounded();
         lock(&self.inner.handlers).subscribers.push(tx);
@@ -193,6 +288,23 @@ impl AsyncClient {
     ///
     /// Returns once the connection is open and the `connect` handler has run, or with the
     /// reason it could not open.
+    ///
+    /// ```
+    /// use engineio::{AsyncClient, Error};
+    ///
+    /// # futures::executor::block_on(async {
+    /// // A port that was just free: the connection is refused.
+    /// let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    /// let eio = AsyncClient::new();
+    /// match eio.connect(&format!("http://127.0.0.1:{port}")).await {
+    ///     Ok(()) => println!("my sid is {}", eio.sid().unwrap_or_default()),
+    ///     Err(Error::Connect { failure, .. }) => println!("cannot connect: {failure}"),
+    ///     Err(e) => return Err(e.into()),
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn connect(&self, url: &str) -> Result<(), Error> {
         let cfg = &self.inner.config;
         let mut endpoint = Endpoint::parse(url)?.with_path(&cfg.path);
@@ -261,6 +373,16 @@ impl AsyncClient {
     }
 
     /// The session id the server assigned, while connected.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), engineio::Error> {
+    /// let eio = engineio::AsyncClient::new();
+    /// assert_eq!(eio.sid(), None);
+    /// eio.connect("http://localhost:5000").await?;
+    /// println!("my sid is {}", eio.sid().unwrap_or_default());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn sid(&self) -> Option<String> {
         lock(&self.inner.state)
             .conn
@@ -269,6 +391,20 @@ impl AsyncClient {
     }
 
     /// The transport in use, while connected.
+    ///
+    /// ```no_run
+    /// use engineio::{AsyncClient, TransportKind};
+    ///
+    /// # async fn run() -> Result<(), engineio::Error> {
+    /// let eio = AsyncClient::new();
+    /// eio.connect("http://localhost:5000").await?;
+    /// // Polling first; the upgrade to WebSocket follows in the background.
+    /// if eio.transport() == Some(TransportKind::WebSocket) {
+    ///     println!("upgraded");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn transport(&self) -> Option<TransportKind> {
         lock(&self.inner.state)
             .conn
@@ -284,6 +420,17 @@ impl AsyncClient {
     /// transport allows. Fails with [`Error::NotConnected`] when no connection is open; a
     /// message accepted here is delivered, or the connection's end is reported by the
     /// `disconnect` event.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), engineio::Error> {
+    /// let eio = engineio::AsyncClient::new();
+    /// eio.connect("http://localhost:5000").await?;
+    /// eio.send("text").await?;
+    /// eio.send(vec![0xde, 0xad, 0xbe, 0xef]).await?;
+    /// eio.send(serde_json::json!({"foo": "bar"})).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn send(&self, data: impl Into<Payload>) -> Result<(), Error> {
         let state = lock(&self.inner.state);
         match &state.conn {
@@ -300,6 +447,17 @@ impl AsyncClient {
     /// Returns when the connection is closed; the `disconnect` handler (reason
     /// `client disconnect`) runs right after, and [`wait`](Self::wait) returns once it has.
     /// Safe to call from a handler, and when not connected (it does nothing).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), engineio::Error> {
+    /// let eio = engineio::AsyncClient::new();
+    /// eio.connect("http://localhost:5000").await?;
+    /// eio.send("bye").await?; // goes out before the close packet
+    /// eio.disconnect().await?;
+    /// assert_eq!(eio.sid(), None);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn disconnect(&self) -> Result<(), Error> {
         let (tx, rx) = oneshot::channel();
         {
@@ -315,6 +473,15 @@ impl AsyncClient {
 
     /// Waits until the connection ends, for any reason, and its `disconnect` handler has
     /// run. Returns at once when not connected.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), engineio::Error> {
+    /// let eio = engineio::AsyncClient::new();
+    /// eio.connect("http://localhost:5000").await?;
+    /// eio.wait().await; // until the server closes the connection, or it fails
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn wait(&self) {
         let ended = {
             let state = lock(&self.inner.state);
@@ -330,6 +497,14 @@ impl AsyncClient {
 
     /// Runs `task` in the background on the client's runtime, and returns a handle that
     /// resolves to its output (or `None` if it panicked).
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let eio = engineio::AsyncClient::new();
+    /// let task = eio.start_background_task(async { 6 * 7 });
+    /// assert_eq!(task.await, Some(42));
+    /// # });
+    /// ```
     pub fn start_background_task<F>(&self, task: F) -> BackgroundTask<F::Output>
     where
         F: Future + Send + 'static,
@@ -347,12 +522,32 @@ impl AsyncClient {
     }
 
     /// Sleeps on the client's runtime timer.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    ///
+    /// # futures::executor::block_on(async {
+    /// let eio = engineio::AsyncClient::new();
+    /// let start = Instant::now();
+    /// eio.sleep(Duration::from_millis(10)).await;
+    /// assert!(start.elapsed() >= Duration::from_millis(10));
+    /// # });
+    /// ```
     pub async fn sleep(&self, duration: Duration) {
         self.inner.config.runtime.timer.sleep(duration).await;
     }
 }
 
 /// The stream returned by [`AsyncClient::events`].
+///
+/// ```
+/// use futures::{FutureExt, StreamExt};
+///
+/// let eio = engineio::AsyncClient::new();
+/// let mut events = eio.events();
+/// // Nothing has happened yet: the stream waits for the first event.
+/// assert!(events.next().now_or_never().is_none());
+/// ```
 #[derive(Debug)]
 pub struct Events {
     rx: mpsc::UnboundedReceiver<ClientEvent>,
@@ -368,6 +563,17 @@ impl Stream for Events {
 /// The handle of a task started by [`AsyncClient::start_background_task`]: a future that
 /// resolves to the task's output, or to `None` if the task panicked or its runtime shut
 /// down. Dropping it does not stop the task.
+///
+/// ```
+/// use futures::channel::oneshot;
+///
+/// # futures::executor::block_on(async {
+/// let eio = engineio::AsyncClient::new();
+/// let (tx, rx) = oneshot::channel();
+/// drop(eio.start_background_task(async move { tx.send("still ran") }));
+/// assert_eq!(rx.await, Ok("still ran"));
+/// # });
+/// ```
 #[derive(Debug)]
 pub struct BackgroundTask<T> {
     rx: oneshot::Receiver<T>,

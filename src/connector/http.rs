@@ -26,8 +26,10 @@ use crate::rt::{ConnectorError, ConnectorErrorKind, Dialer, HttpConnector, Io, S
 /// Idle connections kept per origin; more are closed.
 const MAX_IDLE_PER_ORIGIN: usize = 8;
 
-/// The default idle timeout of pooled connections.
-const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default idle timeout of pooled connections: under the 5 s keep-alive timeout of
+/// node's http server and of uvicorn, so the client never reuses a connection the server
+/// may be closing at that very moment (a POST written into it would be lost).
+const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// The default [`HttpConnector`]: HTTP/1.1 on [hyper](https://hyper.rs), over connections
 /// from a [`Dialer`], with TLS for `https://` URLs (feature `rustls`).
@@ -78,6 +80,23 @@ impl HyperConnector {
     /// With the `rustls` feature, `https://` URLs use the default `TlsConfig`
     /// (certificates checked against the `webpki-roots` store); change it with
     /// `with_tls`. Without the feature, `https://` URLs fail.
+    ///
+    /// It can also be used on its own:
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use engineio::{Runtime, connector::HyperConnector, rt::HttpConnector};
+    ///
+    /// let rt = Runtime::from_features();
+    /// let connector = HyperConnector::new(rt.dialer().clone(), rt.spawner().clone());
+    ///
+    /// // A port that was just free: the request cannot connect.
+    /// let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    /// let request = http::Request::get(format!("http://127.0.0.1:{port}/")).body(Bytes::new())?;
+    /// let err = futures::executor::block_on(connector.request(request, 1 << 20)).unwrap_err();
+    /// assert!(err.is_connect());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(dialer: Arc<dyn Dialer>, spawner: Arc<dyn Spawner>) -> HyperConnector {
         HyperConnector {
             dialer,
@@ -91,13 +110,28 @@ impl HyperConnector {
     /// Uses `config` for `https://` URLs; build it with
     /// [`TlsConfig`](crate::connector::TlsConfig), and pass the same one to the WebSocket
     /// connector.
+    ///
+    /// ```
+    /// use engineio::connector::{HyperConnector, TlsConfig, TungsteniteConnector};
+    /// use engineio::{AsyncClient, Runtime};
+    ///
+    /// let rt = Runtime::from_features();
+    /// let tls = TlsConfig::new().verify(false).build()?; // a test server's certificate
+    /// let http = HyperConnector::new(rt.dialer().clone(), rt.spawner().clone())
+    ///     .with_tls(tls.clone());
+    /// let ws = TungsteniteConnector::new(rt.dialer().clone()).with_tls(tls);
+    /// let builder = AsyncClient::builder().runtime(rt);
+    /// let eio = builder.http_connector(http).websocket_connector(ws).build()?;
+    /// # let _ = eio;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[cfg(feature = "rustls")]
     pub fn with_tls(mut self, config: Arc<rustls::ClientConfig>) -> HyperConnector {
         self.tls = config;
         self
     }
 
-    /// How long an idle pooled connection may be reused; 30 seconds by default. Older
+    /// How long an idle pooled connection may be reused; 4 seconds by default. Older
     /// ones are closed instead. Zero turns pooling off.
     pub fn pool_idle_timeout(mut self, timeout: Duration) -> HyperConnector {
         self.pool = Arc::new(Pool::new(timeout));

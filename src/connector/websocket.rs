@@ -69,6 +69,22 @@ impl TungsteniteConnector {
     /// (certificates checked against the `webpki-roots` store); change it with
     /// `with_tls`. Without the feature, `wss://` URLs
     /// fail.
+    ///
+    /// It can also be used on its own:
+    ///
+    /// ```
+    /// use engineio::{Runtime, connector::TungsteniteConnector, rt::WebSocketConnector};
+    ///
+    /// let rt = Runtime::from_features();
+    /// let connector = TungsteniteConnector::new(rt.dialer().clone());
+    ///
+    /// // A port that was just free: the handshake cannot connect.
+    /// let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    /// let request = http::Request::get(format!("ws://127.0.0.1:{port}/")).body(())?;
+    /// let result = futures::executor::block_on(connector.connect(request, 1 << 20));
+    /// assert!(result.err().is_some_and(|err| err.is_connect()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(dialer: Arc<dyn Dialer>) -> TungsteniteConnector {
         TungsteniteConnector {
             dialer,
@@ -80,6 +96,20 @@ impl TungsteniteConnector {
     /// Uses `config` for `wss://` URLs; build it with
     /// [`TlsConfig`](crate::connector::TlsConfig), and pass the same one to the HTTP
     /// connector.
+    ///
+    /// Trusting a private CA only, not the Mozilla roots:
+    ///
+    /// ```
+    /// use engineio::{Runtime, connector::{TlsConfig, TungsteniteConnector}};
+    ///
+    /// # let ca_pem = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])?.cert.pem();
+    /// // `ca_pem`: the CA's certificate, e.g. from `std::fs::read("ca.pem")?`.
+    /// let tls = TlsConfig::new().webpki_roots(false).root_certificates_pem(&ca_pem).build()?;
+    /// let rt = Runtime::from_features();
+    /// let ws = TungsteniteConnector::new(rt.dialer().clone()).with_tls(tls);
+    /// # let _ = ws;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[cfg(feature = "rustls")]
     pub fn with_tls(mut self, config: Arc<rustls::ClientConfig>) -> TungsteniteConnector {
         self.tls = config;
