@@ -196,15 +196,18 @@ impl Client {
 
     /// Sets the handler for the `message` event: one call per message, in order.
     ///
-    /// The handler may keep a clone of the client, to answer from inside itself:
+    /// To answer from inside the handler, keep a [weak handle](Self::downgrade) on the
+    /// client (a clone would keep the client, and its dispatch thread, alive forever):
     ///
     /// ```
     /// use engineio::{Client, Payload};
     ///
     /// let eio = Client::new();
-    /// let echo = eio.clone();
+    /// let echo = eio.downgrade();
     /// eio.on_message(move |data: Payload| {
-    ///     let _ = echo.send(data);
+    ///     if let Some(eio) = echo.upgrade() {
+    ///         let _ = eio.send(data);
+    ///     }
     /// });
     /// ```
     pub fn on_message(&self, handler: impl Fn(Payload) + Send + Sync + 'static) {
@@ -227,10 +230,12 @@ impl Client {
     /// use engineio::{Client, DisconnectReason};
     ///
     /// let eio = Client::new();
-    /// let again = eio.clone();
+    /// let again = eio.downgrade();
     /// eio.on_disconnect(move |reason: DisconnectReason| {
     ///     if reason != DisconnectReason::ClientDisconnect {
-    ///         let _ = again.connect("http://localhost:5000");
+    ///         if let Some(eio) = again.upgrade() {
+    ///             let _ = eio.connect("http://localhost:5000");
+    ///         }
     ///     }
     /// });
     /// ```
@@ -375,6 +380,23 @@ impl Client {
         std::thread::sleep(duration);
     }
 
+    /// A handle that does not keep the client alive: what a handler should hold to use its
+    /// own client.
+    ///
+    /// ```
+    /// let eio = engineio::Client::new();
+    /// let weak = eio.downgrade();
+    /// assert!(weak.upgrade().is_some());
+    /// drop(eio);
+    /// assert!(weak.upgrade().is_none());
+    /// ```
+    pub fn downgrade(&self) -> WeakClient {
+        WeakClient {
+            aio: self.aio.downgrade(),
+            dispatch: Arc::downgrade(&self.dispatch),
+        }
+    }
+
     /// The async client underneath, for code that has both styles.
     ///
     /// Its event stream, read from a thread:
@@ -395,6 +417,23 @@ impl Client {
     /// ```
     pub fn as_async(&self) -> &AsyncClient {
         &self.aio
+    }
+}
+
+/// A handle on a [`Client`] that does not keep it alive. Made by [`Client::downgrade`].
+#[derive(Clone, Debug)]
+pub struct WeakClient {
+    aio: crate::WeakAsyncClient,
+    dispatch: std::sync::Weak<Dispatch>,
+}
+
+impl WeakClient {
+    /// The client, if it still exists.
+    pub fn upgrade(&self) -> Option<Client> {
+        Some(Client {
+            aio: self.aio.upgrade()?,
+            dispatch: self.dispatch.upgrade()?,
+        })
     }
 }
 

@@ -185,9 +185,11 @@ pub mod session;
 mod url;
 
 #[cfg(feature = "blocking")]
-pub use blocking::Client;
+pub use blocking::{Client, WeakClient};
 pub use bytestr::ByteStr;
-pub use client::{AsyncClient, BackgroundTask, ClientBuilder, ClientEvent, Events};
+pub use client::{
+    AsyncClient, BackgroundTask, ClientBuilder, ClientEvent, Events, WeakAsyncClient,
+};
 pub use error::{DecodeError, Error, SendError, SendErrorKind};
 pub use handshake::Handshake;
 pub use message::Payload;

@@ -210,17 +210,20 @@ impl AsyncClient {
     /// Sets the handler for the `message` event: one call per message, in the order the
     /// server sent them.
     ///
-    /// The handler may keep a clone of the client, to answer from inside itself:
+    /// To answer from inside the handler, keep a [weak handle](Self::downgrade) on the
+    /// client (a clone would keep the client alive through its own handler, forever):
     ///
     /// ```
     /// use engineio::{AsyncClient, Payload};
     ///
     /// let eio = AsyncClient::new();
-    /// let echo = eio.clone();
+    /// let echo = eio.downgrade();
     /// eio.on_message(move |data: Payload| {
     ///     let echo = echo.clone();
     ///     async move {
-    ///         let _ = echo.send(data).await;
+    ///         if let Some(eio) = echo.upgrade() {
+    ///             let _ = eio.send(data).await;
+    ///         }
     ///     }
     /// });
     /// ```
@@ -521,6 +524,28 @@ impl AsyncClient {
         BackgroundTask { rx }
     }
 
+    /// A handle that does not keep the client alive. Handlers that use their own client
+    /// should hold this rather than a clone: a clone held by a handler keeps the client,
+    /// and so the handler, alive forever.
+    ///
+    /// ```
+    /// let eio = engineio::AsyncClient::new();
+    /// let weak = eio.downgrade();
+    /// eio.on_connect(move || {
+    ///     let weak = weak.clone();
+    ///     async move {
+    ///         if let Some(eio) = weak.upgrade() {
+    ///             let _ = eio.send("hello").await;
+    ///         }
+    ///     }
+    /// });
+    /// ```
+    pub fn downgrade(&self) -> WeakAsyncClient {
+        WeakAsyncClient {
+            inner: Arc::downgrade(&self.inner),
+        }
+    }
+
     /// Sleeps on the client's runtime timer.
     ///
     /// ```
@@ -535,6 +560,28 @@ impl AsyncClient {
     /// ```
     pub async fn sleep(&self, duration: Duration) {
         self.inner.config.runtime.timer.sleep(duration).await;
+    }
+}
+
+/// A handle on an [`AsyncClient`] that does not keep it alive: what a handler should hold
+/// to use its own client. Made by [`AsyncClient::downgrade`].
+#[derive(Clone, Debug)]
+pub struct WeakAsyncClient {
+    inner: std::sync::Weak<Inner>,
+}
+
+impl WeakAsyncClient {
+    /// The client, if it still exists.
+    ///
+    /// ```
+    /// let eio = engineio::AsyncClient::new();
+    /// let weak = eio.downgrade();
+    /// assert!(weak.upgrade().is_some());
+    /// drop(eio);
+    /// assert!(weak.upgrade().is_none());
+    /// ```
+    pub fn upgrade(&self) -> Option<AsyncClient> {
+        self.inner.upgrade().map(|inner| AsyncClient { inner })
     }
 }
 
