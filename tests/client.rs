@@ -499,3 +499,100 @@ fn a_dropped_connect_future_abandons_the_connection() {
         eio.disconnect().await.unwrap();
     });
 }
+
+/// Holds every POST until the gate opens: a network that stops taking writes.
+struct GatedPosts {
+    inner: engineio::connector::HyperConnector,
+    open: Arc<std::sync::atomic::AtomicBool>,
+}
+
+#[async_trait::async_trait]
+impl engineio::rt::HttpConnector for GatedPosts {
+    async fn request(
+        &self,
+        request: http::Request<bytes::Bytes>,
+        max_body: usize,
+    ) -> Result<http::Response<bytes::Bytes>, engineio::rt::ConnectorError> {
+        if request.method() == http::Method::POST {
+            while !self.open.load(std::sync::atomic::Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        self.inner.request(request, max_body).await
+    }
+}
+
+#[test]
+fn send_waits_when_the_send_buffer_is_full_and_loses_nothing() {
+    use futures::{FutureExt, StreamExt};
+    let server = Server::start(ServerKind::Node, &[]);
+    block_on(async {
+        let runtime = engineio::adapters::tokio::runtime(tokio::runtime::Handle::current());
+        let open = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let eio = AsyncClient::builder()
+            .runtime(runtime.clone())
+            .http_connector(GatedPosts {
+                inner: engineio::connector::HyperConnector::new(
+                    runtime.dialer().clone(),
+                    runtime.spawner().clone(),
+                ),
+                open: open.clone(),
+            })
+            .transports(Transports::Polling)
+            .send_buffer(100)
+            .build()
+            .unwrap();
+        let mut events = eio.events();
+        eio.connect(&server.url()).await.unwrap();
+        // Send until a send stays stuck for 500 ms (a send may also wait briefly while the
+        // driver task has not yet taken the channel's messages: that is not the buffer).
+        let mut accepted = 0;
+        let mut stuck_since: Option<Instant> = None;
+        while accepted < 2000 {
+            match eio.send(format!("m{accepted}")).now_or_never() {
+                Some(result) => {
+                    result.unwrap();
+                    accepted += 1;
+                    stuck_since = None;
+                }
+                None => {
+                    let since = *stuck_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= Duration::from_millis(500) {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        }
+        // 100 in the session, at most 16 in the stalled POST, at most 64 + 1 in the channel.
+        assert!(
+            (100..=181).contains(&accepted),
+            "accepted {accepted} before waiting"
+        );
+        let o = open.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            o.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        let start = Instant::now();
+        eio.send("last").await.unwrap();
+        assert!(
+            start.elapsed() >= Duration::from_millis(50),
+            "send did not wait"
+        );
+        let mut want: Vec<Payload> = (0..accepted)
+            .map(|i| Payload::from(format!("m{i}")))
+            .collect();
+        want.push(Payload::from("last"));
+        let mut got = Vec::new();
+        while got.len() < want.len() {
+            match tokio::time::timeout(Duration::from_secs(10), events.next()).await {
+                Ok(Some(engineio::ClientEvent::Message(p))) => got.push(p),
+                Ok(Some(engineio::ClientEvent::Connect)) => {}
+                other => panic!("{other:?} after {} messages", got.len()),
+            }
+        }
+        assert_eq!(got, want);
+        eio.disconnect().await.unwrap();
+    });
+}

@@ -12,6 +12,9 @@ use crate::{AsyncClient, Error, SessionConfig, Transports};
 /// The default receive limit: the largest poll response or WebSocket message accepted.
 pub(crate) const DEFAULT_RECEIVE_LIMIT: usize = 64 * 1024 * 1024;
 
+/// The default send buffer, in messages.
+pub(crate) const DEFAULT_SEND_BUFFER: usize = 1024;
+
 /// Builds an [`AsyncClient`] (and, with the `blocking` feature, a `Client`) with options.
 ///
 /// | python-engineio | here |
@@ -52,6 +55,7 @@ pub struct ClientBuilder {
     session: SessionConfig,
     logger: bool,
     max_receive: usize,
+    send_buffer: usize,
     #[cfg(feature = "rustls")]
     tls: crate::connector::TlsConfig,
     error: Option<Error>,
@@ -68,6 +72,7 @@ pub(crate) struct ClientConfig {
     pub(crate) session: SessionConfig,
     pub(crate) logger: bool,
     pub(crate) max_receive: usize,
+    pub(crate) send_buffer: usize,
 }
 
 impl Default for ClientBuilder {
@@ -89,6 +94,7 @@ impl ClientBuilder {
             session: SessionConfig::default(),
             logger: true,
             max_receive: DEFAULT_RECEIVE_LIMIT,
+            send_buffer: DEFAULT_SEND_BUFFER,
             #[cfg(feature = "rustls")]
             tls: crate::connector::TlsConfig::new(),
             error: None,
@@ -237,6 +243,21 @@ impl ClientBuilder {
         self
     }
 
+    /// How many messages `send` may queue ahead of the transport (default 1024, plus up to
+    /// 64 on their way to the connection). When they are all waiting, `send` waits
+    /// (`Client::send` blocks) until the transport has written some: a producer faster
+    /// than the network slows down instead of growing memory without bound.
+    ///
+    /// ```
+    /// let eio = engineio::AsyncClient::builder().send_buffer(256).build()?;
+    /// # let _ = eio;
+    /// # Ok::<(), engineio::Error>(())
+    /// ```
+    pub fn send_buffer(mut self, messages: usize) -> Self {
+        self.send_buffer = messages.max(1);
+        self
+    }
+
     /// Whether to verify the server's TLS certificate (default: yes). Turning it off is
     /// logged at warn level each time a connection is made.
     ///
@@ -356,6 +377,7 @@ impl ClientBuilder {
             session: self.session,
             logger: self.logger,
             max_receive: self.max_receive,
+            send_buffer: self.send_buffer,
         }
     }
 }

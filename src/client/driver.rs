@@ -27,9 +27,9 @@ use crate::rt::{
 use crate::session::{Event, Request, Session, Transmit};
 use crate::{HttpStatusError, Payload, TransportFailure, TransportKind};
 
-/// What the application asks of a connection.
+/// What the application asks of a connection, besides sending messages (which travel on
+/// their own, bounded channel).
 pub(crate) enum Command {
-    Send(Payload),
     /// Close; the sender fires when the driver has finished.
     Close(oneshot::Sender<()>),
 }
@@ -69,6 +69,10 @@ pub(crate) struct Driver {
     logger: bool,
     commands: mpsc::UnboundedReceiver<Command>,
     commands_done: bool,
+    messages: mpsc::Receiver<Payload>,
+    /// The most messages the session may hold unwritten; past it the driver stops taking
+    /// messages, the channel fills, and `send` waits.
+    send_buffer: usize,
     events: mpsc::UnboundedSender<DriverEvent>,
     get: Option<HttpFuture>,
     post: Option<HttpFuture>,
@@ -107,6 +111,8 @@ pub(crate) struct DriverParts {
     pub(crate) max_receive: usize,
     pub(crate) logger: bool,
     pub(crate) commands: mpsc::UnboundedReceiver<Command>,
+    pub(crate) messages: mpsc::Receiver<Payload>,
+    pub(crate) send_buffer: usize,
     pub(crate) events: mpsc::UnboundedSender<DriverEvent>,
     pub(crate) hook: EventHook,
 }
@@ -124,6 +130,8 @@ impl Driver {
             logger: p.logger,
             commands: p.commands,
             commands_done: false,
+            messages: p.messages,
+            send_buffer: p.send_buffer,
             events: p.events,
             get: None,
             post: None,
@@ -201,11 +209,6 @@ impl Driver {
         let mut progress = false;
         while !self.commands_done {
             match self.commands.poll_next_unpin(cx) {
-                Poll::Ready(Some(Command::Send(p))) => {
-                    if let Err(e) = self.session.send(p) {
-                        dlog!(self, debug, "message not sent: {e}");
-                    }
-                }
                 Poll::Ready(Some(Command::Close(done))) => {
                     self.close_waiters.push(done);
                     self.session.close();
@@ -218,6 +221,19 @@ impl Driver {
                 Poll::Pending => break,
             }
             progress = true;
+        }
+        // Messages, as long as the session has room for them.
+        while self.session.queued() < self.send_buffer || !self.session.is_open() {
+            match self.messages.poll_next_unpin(cx) {
+                Poll::Ready(Some(p)) => {
+                    if let Err(e) = self.session.send(p) {
+                        // Closing or closed: the disconnect event reports the end.
+                        dlog!(self, debug, "message not sent: {e}");
+                    }
+                    progress = true;
+                }
+                Poll::Ready(None) | Poll::Pending => break,
+            }
         }
         progress
     }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use futures::channel::{mpsc, oneshot};
 use futures::future::{BoxFuture, Shared};
-use futures::{FutureExt, Stream, StreamExt};
+use futures::{FutureExt, SinkExt, Stream, StreamExt};
 
 pub use builder::ClientBuilder;
 use builder::ClientConfig;
@@ -20,6 +20,10 @@ use driver::{Command, Driver, DriverEvent, DriverParts};
 use crate::rt::Runtime;
 use crate::session::Session;
 use crate::{DisconnectReason, Endpoint, Error, Payload, TransportKind};
+
+/// The capacity of the channel that carries messages from `send` to the driver; the
+/// driver takes them as long as the session holds fewer than the send buffer.
+const MESSAGE_CHANNEL: usize = 64;
 
 type ConnectHandler = Arc<dyn Fn() -> BoxFuture<'static, ()> + Send + Sync>;
 type MessageHandler = Arc<dyn Fn(Payload) -> BoxFuture<'static, ()> + Send + Sync>;
@@ -105,6 +109,9 @@ struct State {
 struct Conn {
     generation: u64,
     commands: mpsc::UnboundedSender<Command>,
+    /// One sender for every `send`, so that the channel's bound holds: each clone of a
+    /// bounded sender would get a slot of its own.
+    messages: Arc<futures::lock::Mutex<mpsc::Sender<Payload>>>,
     sid: Option<String>,
     transport: TransportKind,
     ended: Shared<oneshot::Receiver<()>>,
@@ -315,6 +322,7 @@ impl AsyncClient {
             endpoint = endpoint.with_query(k, v);
         }
         let (cmd_tx, cmd_rx) = mpsc::unbounded();
+        let (msg_tx, msg_rx) = mpsc::channel(cfg.send_buffer.clamp(1, MESSAGE_CHANNEL));
         let (ev_tx, ev_rx) = mpsc::unbounded();
         let (connected_tx, connected_rx) = oneshot::channel();
         let (ended_tx, ended_rx) = oneshot::channel();
@@ -329,6 +337,7 @@ impl AsyncClient {
             state.conn = Some(Conn {
                 generation: state.generation,
                 commands: cmd_tx,
+                messages: Arc::new(futures::lock::Mutex::new(msg_tx)),
                 sid: None,
                 transport: TransportKind::Polling,
                 ended: ended_rx.shared(),
@@ -348,6 +357,8 @@ impl AsyncClient {
             max_receive: cfg.max_receive,
             logger: cfg.logger,
             commands: cmd_rx,
+            messages: msg_rx,
+            send_buffer: cfg.send_buffer,
             events: ev_tx,
             hook: state_hook(Arc::downgrade(&self.inner), generation),
         });
@@ -420,9 +431,12 @@ impl AsyncClient {
     /// JSON (`serde_json::Value`, sent as text).
     ///
     /// The message is queued in order with the others and written as soon as the
-    /// transport allows. Fails with [`Error::NotConnected`] when no connection is open; a
-    /// message accepted here is delivered, or the connection's end is reported by the
-    /// `disconnect` event.
+    /// transport allows. When the send buffer is full
+    /// ([`ClientBuilder::send_buffer`], 1024 messages by default), it waits for room.
+    /// Fails with [`Error::NotConnected`] when no connection is open (or the connection
+    /// ends while it waits); a message accepted here is delivered, or the connection's end
+    /// is reported by the `disconnect` event. Dropping the future while it waits for room
+    /// sends nothing.
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), engineio::Error> {
@@ -435,14 +449,17 @@ impl AsyncClient {
     /// # }
     /// ```
     pub async fn send(&self, data: impl Into<Payload>) -> Result<(), Error> {
-        let state = lock(&self.inner.state);
-        match &state.conn {
-            Some(c) if c.sid.is_some() => c
-                .commands
-                .unbounded_send(Command::Send(data.into()))
-                .map_err(|_| Error::NotConnected),
-            _ => Err(Error::NotConnected),
-        }
+        let messages = {
+            let state = lock(&self.inner.state);
+            match &state.conn {
+                Some(c) if c.sid.is_some() => c.messages.clone(),
+                _ => return Err(Error::NotConnected),
+            }
+        };
+        let mut tx = messages.lock().await;
+        // `feed`, not `send`: done once the message is in the channel, without waiting for
+        // the driver to take it. A send dropped while it waits for room queues nothing.
+        tx.feed(data.into()).await.map_err(|_| Error::NotConnected)
     }
 
     /// Disconnects from the server: queued messages go out, then the close packet.
