@@ -54,10 +54,6 @@ type WsOpenFuture = BoxFuture<'static, Result<(WsSink, WsStream), ConnectorError
 /// cannot starve writes and timers.
 const READ_BUDGET: usize = 64;
 
-/// How long the final frames (close packet, close frame) may take to flush once the
-/// session is closed.
-const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
-
 pub(crate) struct Driver {
     session: Session,
     timer: Arc<dyn Timer>,
@@ -73,6 +69,9 @@ pub(crate) struct Driver {
     /// The most messages the session may hold unwritten; past it the driver stops taking
     /// messages, the channel fills, and `send` waits.
     send_buffer: usize,
+    /// How long the final frames (close packet, close frame) may take to flush once the
+    /// session is closed: the request timeout.
+    linger: std::time::Duration,
     events: mpsc::UnboundedSender<DriverEvent>,
     get: Option<HttpFuture>,
     post: Option<HttpFuture>,
@@ -113,6 +112,7 @@ pub(crate) struct DriverParts {
     pub(crate) commands: mpsc::UnboundedReceiver<Command>,
     pub(crate) messages: mpsc::Receiver<Payload>,
     pub(crate) send_buffer: usize,
+    pub(crate) linger: std::time::Duration,
     pub(crate) events: mpsc::UnboundedSender<DriverEvent>,
     pub(crate) hook: EventHook,
 }
@@ -132,6 +132,7 @@ impl Driver {
             commands_done: false,
             messages: p.messages,
             send_buffer: p.send_buffer,
+            linger: p.linger,
             events: p.events,
             get: None,
             post: None,
@@ -500,7 +501,7 @@ impl Driver {
             self.get = None;
             self.post = None;
             self.ws_open = None;
-            self.linger_until = Some(now + LINGER);
+            self.linger_until = Some(now + self.linger);
         }
         progress
     }

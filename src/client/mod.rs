@@ -359,6 +359,7 @@ impl AsyncClient {
             commands: cmd_rx,
             messages: msg_rx,
             send_buffer: cfg.send_buffer,
+            linger: cfg.session.request_timeout,
             events: ev_tx,
             hook: state_hook(Arc::downgrade(&self.inner), generation),
         });

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod embedded;
+pub mod proxy;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
