@@ -119,6 +119,70 @@ async fn scenarios(runtime: Runtime) {
     }
 }
 
+/// A proxy that refuses WebSocket: the session stays on polling and keeps working.
+async fn websocket_blocked(runtime: Runtime) {
+    let server = Server::start(ServerKind::Node, &PING);
+    let proxy = Proxy::start(server.port);
+    proxy.block_websocket();
+    let eio = AsyncClient::builder()
+        .runtime(runtime)
+        .transports(Transports::Upgrade)
+        .build()
+        .unwrap();
+    let mut events = eio.events();
+    eio.connect(&proxy.url()).await.unwrap();
+    eio.sleep(Duration::from_millis(300)).await;
+    for i in 0..20 {
+        eio.send(format!("m{i}")).await.unwrap();
+    }
+    let mut got = 0;
+    while got < 20 {
+        match disconnect_or_message(&eio, &mut events).await {
+            Some(p) => {
+                assert_eq!(p, engineio::Payload::from(format!("m{got}")));
+                got += 1;
+            }
+            None => panic!("disconnected"),
+        }
+    }
+    // Several ping intervals later it is still up, on polling.
+    eio.sleep(Duration::from_millis(1500)).await;
+    assert_eq!(eio.transport(), Some(TransportKind::Polling));
+    eio.disconnect().await.unwrap();
+}
+
+/// The next message, or None on a disconnect; panics after 5 s.
+async fn disconnect_or_message(
+    eio: &AsyncClient,
+    events: &mut engineio::Events,
+) -> Option<engineio::Payload> {
+    loop {
+        let next =
+            futures::future::select(events.next(), Box::pin(eio.sleep(Duration::from_secs(5))))
+                .await;
+        match next {
+            futures::future::Either::Left((Some(ClientEvent::Message(p)), _)) => return Some(p),
+            futures::future::Either::Left((Some(ClientEvent::Disconnect(_)), _)) => return None,
+            futures::future::Either::Left((Some(_), _)) => {}
+            futures::future::Either::Left((None, _)) => panic!("event stream ended"),
+            futures::future::Either::Right(_) => panic!("nothing within 5 s"),
+        }
+    }
+}
+
+#[test]
+fn blocked_websocket_stays_on_polling() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(websocket_blocked(engineio::adapters::tokio::runtime(
+        rt.handle().clone(),
+    )));
+    smol::block_on(websocket_blocked(engineio::adapters::smol::runtime()));
+}
+
 #[test]
 fn on_tokio() {
     let rt = tokio::runtime::Builder::new_multi_thread()

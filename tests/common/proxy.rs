@@ -11,6 +11,7 @@ use std::time::Duration;
 pub struct Proxy {
     pub port: u16,
     stalled: Arc<AtomicBool>,
+    block_websocket: Arc<AtomicBool>,
     sockets: Arc<Mutex<Vec<TcpStream>>>,
     stop: Arc<AtomicBool>,
 }
@@ -24,7 +25,13 @@ impl Proxy {
         let stalled = Arc::new(AtomicBool::new(false));
         let sockets: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
-        let (st, so, sp) = (stalled.clone(), sockets.clone(), stop.clone());
+        let block_websocket = Arc::new(AtomicBool::new(false));
+        let (st, so, sp, bw) = (
+            stalled.clone(),
+            sockets.clone(),
+            stop.clone(),
+            block_websocket.clone(),
+        );
         std::thread::spawn(move || {
             while !sp.load(Ordering::SeqCst) {
                 let client = match listener.accept() {
@@ -34,6 +41,9 @@ impl Proxy {
                         continue;
                     }
                 };
+                if bw.load(Ordering::SeqCst) && refuse_websocket(&client) {
+                    continue;
+                }
                 let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
                     continue;
                 };
@@ -60,6 +70,7 @@ impl Proxy {
         Proxy {
             port,
             stalled,
+            block_websocket,
             sockets,
             stop,
         }
@@ -68,6 +79,12 @@ impl Proxy {
     /// The proxy's URL.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Answers every WebSocket handshake with 403, as a proxy that does not allow
+    /// WebSocket would; plain HTTP still goes through.
+    pub fn block_websocket(&self) {
+        self.block_websocket.store(true, Ordering::SeqCst);
     }
 
     /// Stops forwarding in both directions; every socket stays open.
@@ -126,4 +143,22 @@ fn pump(mut from: TcpStream, mut to: TcpStream, stalled: Arc<AtomicBool>) {
             }
         }
     }
+}
+
+/// If the connection's first request is a WebSocket handshake, answers 403 and returns
+/// true. (Peeks, so a plain request is forwarded untouched.)
+fn refuse_websocket(client: &TcpStream) -> bool {
+    let _ = client.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut head = [0u8; 2048];
+    let n = client.peek(&mut head).unwrap_or(0);
+    let _ = client.set_read_timeout(None);
+    let text = String::from_utf8_lossy(&head[..n]).to_ascii_lowercase();
+    if !text.contains("upgrade: websocket") {
+        return false;
+    }
+    let mut c = client;
+    let _ =
+        c.write_all(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+    let _ = c.shutdown(Shutdown::Both);
+    true
 }
