@@ -831,8 +831,12 @@ impl Session {
                         .and_then(|h| now.checked_add(h.ping_deadline()));
                     self.timers.set(Timer::Ping, deadline);
                     // The pong goes ahead of queued messages: behind a long queue of
-                    // POSTs it would miss the server's pingTimeout.
-                    self.write_buf.push_front(Packet::Pong(data));
+                    // POSTs it would miss the server's pingTimeout. One unsent pong answers
+                    // every ping so far: a server that floods pings cannot grow the queue.
+                    match self.write_buf.front_mut() {
+                        Some(Packet::Pong(unsent)) => *unsent = data,
+                        _ => self.write_buf.push_front(Packet::Pong(data)),
+                    }
                 }
             }
             Packet::Message(m) => {

@@ -346,6 +346,18 @@ fn a_pong_jumps_ahead_of_queued_messages() {
 }
 
 #[test]
+fn a_ping_flood_leaves_one_unsent_pong() {
+    let mut p = Pair::polling(OPEN_POLLING);
+    p.send("busy"); // a POST in flight: pongs must wait
+    let flood = vec!["2"; 500].join("\x1e");
+    p.answer_get(&flood);
+    p.answer_get("2last");
+    assert_eq!(p.session.queued(), 1, "one pong answers every ping so far");
+    p.answer_post();
+    assert_eq!(p.posts.last().unwrap(), "3last");
+}
+
+#[test]
 fn missing_ping_deadline_is_a_transport_error_exactly_at_interval_plus_timeout() {
     let mut p = Pair::new(Transports::Polling);
     p.answer_get(OPEN_POLLING);

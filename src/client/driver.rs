@@ -224,7 +224,11 @@ impl Driver {
             progress = true;
         }
         // Messages, as long as the session has room for them.
-        while self.session.queued() < self.send_buffer || !self.session.is_open() {
+        // (Over WebSocket the session hands its packets on at once: count the frames
+        // waiting for the socket too.)
+        while self.session.queued() + self.ws_queue.len() < self.send_buffer
+            || !self.session.is_open()
+        {
             match self.messages.poll_next_unpin(cx) {
                 Poll::Ready(Some(p)) => {
                     if let Err(e) = self.session.send(p) {
@@ -290,6 +294,11 @@ impl Driver {
         }
         let mut budget = READ_BUDGET;
         while let Some(stream) = &mut self.ws_stream {
+            if self.ws_queue.len() >= self.send_buffer {
+                // The socket is not taking our frames: stop reading until it does, so that
+                // a peer that sends without reading cannot grow the queue of answers.
+                break;
+            }
             if budget == 0 {
                 // Come back for the rest after the others had their turn.
                 cx.waker().wake_by_ref();
