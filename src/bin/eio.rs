@@ -542,14 +542,16 @@ impl log::Log for StderrLogger {
 
     fn log(&self, record: &log::Record<'_>) {
         if self.enabled(record.metadata()) {
-            let _ = writeln!(
-                io::stderr().lock(),
-                "{} {:<5} {}: {}",
+            // One write per record: a record written piecewise by a background thread
+            // could be cut in the middle when the process exits.
+            let line = format!(
+                "{} {:<5} {}: {}\n",
                 Timestamp::now(),
                 record.level(),
                 record.target(),
                 record.args()
             );
+            let _ = io::stderr().lock().write_all(line.as_bytes());
         }
     }
 
