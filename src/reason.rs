@@ -118,6 +118,12 @@ pub enum TransportFailure {
     Http(HttpStatusError),
     /// The network failed: refused, reset, or ended without a close.
     Io(String),
+    /// A poll response or WebSocket message was larger than the receive limit
+    /// (`ClientBuilder::receive_limit`); the client stopped reading it.
+    TooLarge {
+        /// The receive limit, in bytes.
+        limit: usize,
+    },
     /// The server sent something that is not Engine.IO.
     Decode(DecodeError),
 }
@@ -129,6 +135,9 @@ impl fmt::Display for TransportFailure {
             TransportFailure::RequestTimeout => f.write_str("request timed out"),
             TransportFailure::Http(e) => fmt::Display::fmt(e, f),
             TransportFailure::Io(e) => f.write_str(e),
+            TransportFailure::TooLarge { limit } => {
+                write!(f, "larger than the receive limit of {limit} bytes")
+            }
             TransportFailure::Decode(e) => write!(f, "protocol error: {e}"),
         }
     }

@@ -266,7 +266,7 @@ impl Driver {
                 Err(e) => {
                     dlog!(self, debug, "{request:?} failed: {}", chain(&e));
                     self.session
-                        .handle_request_failed(now, request, failure(&e));
+                        .handle_request_failed(now, request, failure(&e, self.max_receive));
                 }
             }
         }
@@ -287,7 +287,8 @@ impl Driver {
                     }
                     Err(e) => {
                         dlog!(self, debug, "WebSocket open failed: {}", chain(&e));
-                        self.session.handle_ws_failed(now, failure(&e));
+                        self.session
+                            .handle_ws_failed(now, failure(&e, self.max_receive));
                     }
                 }
             }
@@ -324,7 +325,8 @@ impl Driver {
                         Some(Err(e)) => {
                             self.ws_stream = None;
                             self.ws_sink = None;
-                            self.session.handle_ws_failed(now, failure(&e));
+                            self.session
+                                .handle_ws_failed(now, failure(&e, self.max_receive));
                         }
                         None => {
                             self.ws_stream = None;
@@ -395,7 +397,8 @@ impl Driver {
             if self.ws_closing {
                 self.ws_closing = false;
             } else {
-                self.session.handle_ws_failed(now, failure(&e));
+                self.session
+                    .handle_ws_failed(now, failure(&e, self.max_receive));
             }
             progress = true;
         }
@@ -538,8 +541,9 @@ pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     s
 }
 
-fn failure(e: &ConnectorError) -> TransportFailure {
+fn failure(e: &ConnectorError, limit: usize) -> TransportFailure {
     match e.kind() {
+        ConnectorErrorKind::TooLarge => TransportFailure::TooLarge { limit },
         ConnectorErrorKind::HttpStatus(status) => TransportFailure::Http(HttpStatusError {
             status,
             code: None,
