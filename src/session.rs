@@ -231,6 +231,9 @@ impl Timers {
     fn stop(&mut self, t: Timer) {
         self.0[t as usize] = None;
     }
+    fn is_set(&self, t: Timer) -> bool {
+        self.0[t as usize].is_some()
+    }
     fn expired(&self, t: Timer, now: Instant) -> bool {
         self.0[t as usize].is_some_and(|at| at <= now)
     }
@@ -292,10 +295,6 @@ pub struct Session {
     post_has_close: bool,
     /// The close packet is queued or sent.
     close_queued: bool,
-    /// During an upgrade, a poll came back holding only noops: poll again only once the
-    /// upgrade is decided (engineioxide answers every poll with `6` at once while it
-    /// waits for the probe, which would make the client spin).
-    hold_polls: bool,
     write_buf: VecDeque<Packet>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -319,7 +318,6 @@ impl Session {
             post_in_flight: false,
             post_has_close: false,
             close_queued: false,
-            hold_polls: false,
             write_buf: VecDeque::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -461,7 +459,7 @@ impl Session {
         }
         if self.phase == Phase::Open
             && !self.get_in_flight
-            && !self.hold_polls
+            && !self.timers.is_set(Timer::PollHold)
             && self.probe != Probe::Draining
         {
             self.get_in_flight = true;
@@ -512,9 +510,8 @@ impl Session {
                         self.transport_error(TransportFailure::RequestTimeout);
                     }
                 }
-                Timer::PollHold => {
-                    self.hold_polls = false;
-                }
+                // The timer's end is the end of the hold: nothing more to do.
+                Timer::PollHold => {}
                 Timer::Ping => {
                     if self.phase == Phase::Open {
                         self.transport_error(TransportFailure::PingTimeout);
@@ -617,10 +614,7 @@ impl Session {
         self.ws_connected = false;
         if self.probe != Probe::Idle {
             // The probe socket is gone: no close needed.
-            self.probe = Probe::Idle;
-            self.hold_polls = false;
-            self.timers.stop(Timer::PollHold);
-            self.timers.stop(Timer::Upgrade);
+            self.upgrade_decided();
             self.events.push_back(Event::UpgradeFailed(error));
             return;
         }
@@ -764,31 +758,40 @@ impl Session {
     }
 
     fn handle_poll_body(&mut self, now: Instant, body: Bytes) {
-        let only_noops = payload::decode(body.clone()).all(|p| p == Ok(Packet::Noop));
-        if only_noops && self.probe != Probe::Idle {
+        let only_noops = self.handle_records(now, payload::decode(body));
+        if only_noops && self.probe != Probe::Idle && self.phase == Phase::Open {
             // Wait for the probe's answer rather than poll a server that is holding the
             // session for the upgrade; but not for long, so that pings still get through
-            // if the probe is slow.
-            self.hold_polls = true;
+            // if the probe is slow. (Held while the timer runs.)
             let hold = self
                 .handshake
                 .as_ref()
                 .map_or(POLL_HOLD, |h| POLL_HOLD.min(h.ping_interval / 2));
             self.timers.set(Timer::PollHold, now.checked_add(hold));
         }
-        self.handle_records(now, payload::decode(body));
     }
 
-    fn handle_records(&mut self, now: Instant, records: payload::Records) {
+    /// Handles the packets of a poll response in order; returns whether they were all
+    /// noops.
+    fn handle_records(&mut self, now: Instant, records: payload::Records) -> bool {
+        let mut only_noops = true;
         for record in records {
             if !matches!(self.phase, Phase::Open | Phase::Closing) {
-                return;
+                return false;
             }
             match record {
-                Ok(p) => self.handle_packet(now, p),
-                Err(e) => return self.transport_error(TransportFailure::Decode(e)),
+                Ok(Packet::Noop) => {}
+                Ok(p) => {
+                    only_noops = false;
+                    self.handle_packet(now, p);
+                }
+                Err(e) => {
+                    self.transport_error(TransportFailure::Decode(e));
+                    return false;
+                }
             }
         }
+        only_noops
     }
 
     fn open(&mut self, now: Instant, h: Handshake) {
@@ -882,10 +885,7 @@ impl Session {
         {
             return;
         }
-        self.probe = Probe::Idle;
-        self.hold_polls = false;
-        self.timers.stop(Timer::PollHold);
-        self.timers.stop(Timer::Upgrade);
+        self.upgrade_decided();
         self.transport = TransportKind::WebSocket;
         self.transmits
             .push_back(Transmit::WsSend(Frame::Text("5".into())));
@@ -893,11 +893,15 @@ impl Session {
         self.events.push_back(Event::Upgraded);
     }
 
-    fn abandon_upgrade(&mut self, why: Option<TransportFailure>) {
+    /// The upgrade is over, one way or the other: no probe, no held polls.
+    fn upgrade_decided(&mut self) {
         self.probe = Probe::Idle;
-        self.hold_polls = false;
         self.timers.stop(Timer::PollHold);
         self.timers.stop(Timer::Upgrade);
+    }
+
+    fn abandon_upgrade(&mut self, why: Option<TransportFailure>) {
+        self.upgrade_decided();
         if self.ws {
             self.ws = false;
             self.ws_connected = false;
