@@ -336,7 +336,7 @@ impl AsyncClient {
             state.generation += 1;
             state.conn = Some(Conn {
                 generation: state.generation,
-                commands: cmd_tx,
+                commands: cmd_tx.clone(),
                 messages: Arc::new(futures::lock::Mutex::new(msg_tx)),
                 sid: None,
                 transport: TransportKind::Polling,
@@ -345,7 +345,7 @@ impl AsyncClient {
             state.generation
         };
         // If this future is dropped before the connection opens, abandon the connection.
-        let mut guard = ConnectGuard(Some(cmd_tx_for_guard(&self.inner)));
+        let mut guard = ConnectGuard(Some(cmd_tx));
         let rt = &cfg.runtime;
         let session = Session::new(endpoint, cfg.session.clone(), rt.timer.now());
         let driver = Driver::new(DriverParts {
@@ -753,15 +753,6 @@ impl Drop for ConnectGuard {
             let (tx, _rx) = oneshot::channel();
             let _ = commands.unbounded_send(Command::Close(tx));
         }
-    }
-}
-
-fn cmd_tx_for_guard(inner: &Inner) -> mpsc::UnboundedSender<Command> {
-    match &lock(&inner.state).conn {
-        Some(c) => c.commands.clone(),
-        // Unreachable in practice (the connection was just stored); a closed channel
-        // makes the guard a no-op.
-        None => mpsc::unbounded().0,
     }
 }
 
