@@ -201,11 +201,7 @@ fn sticky_cookies_travel_back_on_polling_and_on_the_websocket() {
         .await;
         eio.disconnect().await.unwrap();
     });
-    let lines: Vec<String> = server
-        .drain_lines()
-        .into_iter()
-        .filter(|l| l.starts_with("COOKIE"))
-        .collect();
+    let lines = server.cookie_lines();
     assert!(
         lines.iter().all(|l| l.starts_with("COOKIE ok")),
         "{lines:?}"
@@ -240,6 +236,19 @@ fn test_pki() -> (std::path::PathBuf, String) {
     (dir, ca.pem())
 }
 
+/// A node server on https and wss with a certificate from a fresh test CA: the PKI's
+/// directory, the CA in PEM, the server.
+fn tls_node_server() -> (std::path::PathBuf, String, Server) {
+    let (dir, ca_pem) = test_pki();
+    let cert = dir.join("cert.pem").to_string_lossy().into_owned();
+    let key = dir.join("key.pem").to_string_lossy().into_owned();
+    let server = Server::start(
+        ServerKind::Node,
+        &[("EIO_TLS_CERT", &cert), ("EIO_TLS_KEY", &key)],
+    );
+    (dir, ca_pem, server)
+}
+
 fn rand_suffix() -> u128 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -249,13 +258,7 @@ fn rand_suffix() -> u128 {
 
 #[test]
 fn tls_is_verified_by_default_and_accepts_the_right_root() {
-    let (dir, ca_pem) = test_pki();
-    let cert = dir.join("cert.pem").to_string_lossy().into_owned();
-    let key = dir.join("key.pem").to_string_lossy().into_owned();
-    let server = Server::start(
-        ServerKind::Node,
-        &[("EIO_TLS_CERT", &cert), ("EIO_TLS_KEY", &key)],
-    );
+    let (dir, ca_pem, server) = tls_node_server();
     let url = format!("https://localhost:{}", server.port);
     block_on(async {
         // Refused by default: the certificate is not from a known CA.
@@ -311,13 +314,7 @@ fn a_bad_root_certificate_is_refused_by_the_builder() {
 #[cfg(all(feature = "smol", feature = "async-std"))]
 #[test]
 fn tls_works_on_every_runtime_with_one_config() {
-    let (dir, ca_pem) = test_pki();
-    let cert = dir.join("cert.pem").to_string_lossy().into_owned();
-    let key = dir.join("key.pem").to_string_lossy().into_owned();
-    let server = Server::start(
-        ServerKind::Node,
-        &[("EIO_TLS_CERT", &cert), ("EIO_TLS_KEY", &key)],
-    );
+    let (dir, ca_pem, server) = tls_node_server();
     let url = format!("https://localhost:{}", server.port);
     let runtimes = [
         ("smol", engineio::adapters::smol::runtime()),

@@ -11,46 +11,21 @@
 mod common;
 
 use std::future::Future;
-use std::pin::pin;
 use std::time::{Duration, Instant};
 
-use common::{Server, ServerKind};
+use common::{Server, ServerKind, next_event, next_message, wait_for_websocket};
 use engineio::rt::Runtime;
 use engineio::{
     AsyncClient, ClientEvent, DisconnectReason, Payload, TransportFailure, TransportKind,
     Transports,
 };
-use futures::future::{Either, select};
-use futures::{Stream, StreamExt};
+use futures::Stream;
 
 /// Short heartbeats, in whole seconds (python-engineio announces whole seconds only).
 const PING: [(&str, &str); 2] = [
     ("EIO_PING_INTERVAL_MS", "1000"),
     ("EIO_PING_TIMEOUT_MS", "1000"),
 ];
-
-/// The next event, or `None` after `timeout`.
-async fn next_event(
-    eio: &AsyncClient,
-    events: &mut (impl Stream<Item = ClientEvent> + Unpin),
-    timeout: Duration,
-) -> Option<ClientEvent> {
-    match select(events.next(), pin!(eio.sleep(timeout))).await {
-        Either::Left((ev, _)) => ev,
-        Either::Right(_) => None,
-    }
-}
-
-async fn next_message(
-    eio: &AsyncClient,
-    events: &mut (impl Stream<Item = ClientEvent> + Unpin),
-    label: &str,
-) -> Payload {
-    match next_event(eio, events, Duration::from_secs(10)).await {
-        Some(ClientEvent::Message(p)) => p,
-        other => panic!("{label}: expected a message, got {other:?}"),
-    }
-}
 
 async fn connect(
     runtime: &Runtime,
@@ -67,14 +42,6 @@ async fn connect(
         .await
         .unwrap_or_else(|e| panic!("connect to {url}: {e}"));
     (eio, events)
-}
-
-async fn wait_for_websocket(eio: &AsyncClient) {
-    let start = Instant::now();
-    while eio.transport() != Some(TransportKind::WebSocket) {
-        assert!(start.elapsed() < Duration::from_secs(10), "no upgrade");
-        eio.sleep(Duration::from_millis(10)).await;
-    }
 }
 
 async fn cell(runtime: Runtime, kind: ServerKind, transports: Transports) {

@@ -10,19 +10,19 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::pin::pin;
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_std::task::block_on;
 use bytes::Bytes;
-use common::{Server, ServerKind};
+use common::{Server, ServerKind, next_event, wait_for_websocket};
 use engineio::connector::SurfConnector;
 use engineio::rt::{ConnectorErrorKind, HttpConnector};
 use engineio::{
     AsyncClient, ClientEvent, DisconnectReason, Payload, TransportFailure, TransportKind,
     Transports,
 };
+use futures::Stream;
 use futures::future::{Either, select};
-use futures::{Stream, StreamExt};
 
 /// Short heartbeats.
 const PING: [(&str, &str); 2] = [
@@ -39,43 +39,16 @@ fn client(transports: Transports) -> AsyncClient {
         .unwrap()
 }
 
-/// The next event, or `None` after `timeout`.
-async fn next_event(
-    eio: &AsyncClient,
-    events: &mut (impl Stream<Item = ClientEvent> + Unpin),
-    timeout: Duration,
-) -> Option<ClientEvent> {
-    match select(events.next(), pin!(eio.sleep(timeout))).await {
-        Either::Left((ev, _)) => ev,
-        Either::Right(_) => None,
-    }
-}
-
-async fn next_message(
-    eio: &AsyncClient,
-    events: &mut (impl Stream<Item = ClientEvent> + Unpin),
-) -> Payload {
-    match next_event(eio, events, Duration::from_secs(10)).await {
-        Some(ClientEvent::Message(p)) => p,
-        other => panic!("expected a message, got {other:?}"),
-    }
-}
-
-async fn wait_for_websocket(eio: &AsyncClient) {
-    let start = Instant::now();
-    while eio.transport() != Some(TransportKind::WebSocket) {
-        assert!(start.elapsed() < Duration::from_secs(10), "no upgrade");
-        eio.sleep(Duration::from_millis(10)).await;
-    }
-}
-
 /// Text and binary round trips.
 async fn echoes(eio: &AsyncClient, events: &mut (impl Stream<Item = ClientEvent> + Unpin)) {
     eio.send("héllo €").await.unwrap();
-    assert_eq!(next_message(eio, events).await, Payload::from("héllo €"));
+    assert_eq!(
+        common::next_message(eio, events, "surf").await,
+        Payload::from("héllo €")
+    );
     eio.send(vec![0u8, 1, 255]).await.unwrap();
     assert_eq!(
-        next_message(eio, events).await,
+        common::next_message(eio, events, "surf").await,
         Payload::from(vec![0u8, 1, 255])
     );
 }
@@ -103,7 +76,7 @@ fn polling_over_surf_against_node() {
         }
         for i in 0..100 {
             assert_eq!(
-                next_message(&eio, &mut events).await,
+                common::next_message(&eio, &mut events, "surf").await,
                 Payload::from(format!("m{i}"))
             );
         }
@@ -160,15 +133,14 @@ fn sticky_cookies_travel_back_over_surf() {
             next_event(&eio, &mut events, Duration::from_secs(5)).await,
             Some(ClientEvent::Connect)
         );
-        assert_eq!(next_message(&eio, &mut events).await, Payload::from("hi"));
+        assert_eq!(
+            common::next_message(&eio, &mut events, "surf").await,
+            Payload::from("hi")
+        );
         wait_for_websocket(&eio).await;
         eio.disconnect().await.unwrap();
     });
-    let lines: Vec<String> = server
-        .drain_lines()
-        .into_iter()
-        .filter(|l| l.starts_with("COOKIE"))
-        .collect();
+    let lines = server.cookie_lines();
     assert!(lines.iter().any(|l| l == "COOKIE ok polling"), "{lines:?}");
     assert!(
         lines.iter().all(|l| l.starts_with("COOKIE ok")),

@@ -179,6 +179,14 @@ impl Server {
         }
     }
 
+    /// The `COOKIE …` lines printed so far (node with `EIO_COOKIE=1`).
+    pub fn cookie_lines(&self) -> Vec<String> {
+        self.drain_lines()
+            .into_iter()
+            .filter(|l| l.starts_with("COOKIE"))
+            .collect()
+    }
+
     /// Kills the server abruptly (SIGKILL): its sockets are reset or left dangling.
     pub fn kill(&mut self) {
         match &mut self.inner {
@@ -198,5 +206,41 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// The next event of `events`, or `None` after `timeout` (on the client's own timer, so
+/// it works on every runtime).
+pub async fn next_event(
+    eio: &engineio::AsyncClient,
+    events: &mut (impl futures::Stream<Item = engineio::ClientEvent> + Unpin),
+    timeout: Duration,
+) -> Option<engineio::ClientEvent> {
+    use futures::StreamExt;
+    use futures::future::{Either, select};
+    match select(events.next(), std::pin::pin!(eio.sleep(timeout))).await {
+        Either::Left((ev, _)) => ev,
+        Either::Right(_) => None,
+    }
+}
+
+/// The next event, which must be a message within 10 s; `label` names the case on failure.
+pub async fn next_message(
+    eio: &engineio::AsyncClient,
+    events: &mut (impl futures::Stream<Item = engineio::ClientEvent> + Unpin),
+    label: &str,
+) -> engineio::Payload {
+    match next_event(eio, events, Duration::from_secs(10)).await {
+        Some(engineio::ClientEvent::Message(p)) => p,
+        other => panic!("{label}: expected a message, got {other:?}"),
+    }
+}
+
+/// Waits (10 s at most) until the client runs on WebSocket.
+pub async fn wait_for_websocket(eio: &engineio::AsyncClient) {
+    let start = std::time::Instant::now();
+    while eio.transport() != Some(engineio::TransportKind::WebSocket) {
+        assert!(start.elapsed() < Duration::from_secs(10), "no upgrade");
+        eio.sleep(Duration::from_millis(10)).await;
     }
 }
