@@ -1,18 +1,30 @@
 //! Broken networks between the client and a real server (node engine.io), through a TCP
-//! proxy: a stalled connection is a ping-timeout transport error within pingInterval +
-//! pingTimeout, never a hang; a cut connection is a transport error at once; disconnect()
-//! while the network is stalled returns within the request timeout.
+//! proxy (tests/common/proxy.rs), on polling, WebSocket and after an upgrade, on tokio and
+//! smol:
+//! - a stalled connection is a ping-timeout transport error within pingInterval +
+//!   pingTimeout, never a hang;
+//! - a cut connection, a cut in the middle of a large message and a cut in the middle of
+//!   the upgrade are transport errors at once, and `wait()` returns;
+//! - a server restarted behind the same address answers the old sid with 400 code 1:
+//!   a transport error with the server's message (on polling; a WebSocket is just closed);
+//! - `disconnect()` while the network is stalled returns within the request timeout;
+//! - a proxy that refuses WebSocket leaves the session on polling, working.
+//!
+//! After each case every task the client spawned has ended and every socket it dialled is
+//! closed (counted by a wrapper around the runtime: tests/common/counted.rs).
 #![cfg(all(feature = "tokio", feature = "smol"))]
 
 mod common;
 
 use std::time::{Duration, Instant};
 
+use common::counted::{Counts, counted};
 use common::proxy::Proxy;
 use common::{Server, ServerKind};
 use engineio::rt::Runtime;
 use engineio::{
-    AsyncClient, ClientEvent, DisconnectReason, TransportFailure, TransportKind, Transports,
+    AsyncClient, ClientEvent, DisconnectReason, HttpStatusError, TransportFailure, TransportKind,
+    Transports,
 };
 use futures::StreamExt;
 
@@ -21,13 +33,16 @@ const PING: [(&str, &str); 2] = [
     ("EIO_PING_TIMEOUT_MS", "500"),
 ];
 
+/// A client on a counted copy of `runtime`, connected to `url` (and upgraded when
+/// `transports` allows it).
 async fn open(
     runtime: &Runtime,
     transports: Transports,
     url: &str,
-) -> (AsyncClient, engineio::Events) {
+) -> (AsyncClient, engineio::Events, Counts) {
+    let (runtime, counts) = counted(runtime);
     let eio = AsyncClient::builder()
-        .runtime(runtime.clone())
+        .runtime(runtime)
         .transports(transports)
         .request_timeout(Duration::from_secs(1))
         .build()
@@ -35,13 +50,23 @@ async fn open(
     let events = eio.events();
     eio.connect(url).await.unwrap();
     if transports == Transports::Upgrade {
-        let start = Instant::now();
-        while eio.transport() != Some(TransportKind::WebSocket) {
-            assert!(start.elapsed() < Duration::from_secs(5), "no upgrade");
-            eio.sleep(Duration::from_millis(10)).await;
-        }
+        common::wait_for_websocket(&eio).await;
     }
-    (eio, events)
+    (eio, events, counts)
+}
+
+/// Waits for the end of the connection, drops the client and checks that every task it
+/// spawned ended and every socket it dialled closed.
+async fn finish(
+    runtime: &Runtime,
+    eio: AsyncClient,
+    events: engineio::Events,
+    counts: Counts,
+    label: &str,
+) {
+    eio.wait().await;
+    drop((eio, events));
+    counts.drained(runtime, label, Duration::from_secs(3)).await;
 }
 
 /// The next Disconnect event, within `limit`.
@@ -70,9 +95,11 @@ async fn scenarios(runtime: Runtime) {
         Transports::WebSocket,
         Transports::Upgrade,
     ] {
+        let label = |case: &str| format!("{case}, {transports:?}");
+
         // Stall: a ping-timeout transport error within pingInterval + pingTimeout (+ 1 s).
         let proxy = Proxy::start(server.port);
-        let (eio, mut events) = open(&runtime, transports, &proxy.url()).await;
+        let (eio, mut events, counts) = open(&runtime, transports, &proxy.url()).await;
         proxy.stall();
         let stalled = Instant::now();
         let reason = disconnect_within(&eio, &mut events, Duration::from_secs(3)).await;
@@ -86,12 +113,12 @@ async fn scenarios(runtime: Runtime) {
             "{transports:?}: {:?}",
             stalled.elapsed()
         );
-        eio.wait().await;
+        finish(&runtime, eio, events, counts, &label("stall")).await;
         drop(proxy);
 
         // Cut: a transport error at once, and wait() returns.
         let proxy = Proxy::start(server.port);
-        let (eio, mut events) = open(&runtime, transports, &proxy.url()).await;
+        let (eio, mut events, counts) = open(&runtime, transports, &proxy.url()).await;
         eio.send("in flight").await.unwrap();
         proxy.cut();
         let reason = disconnect_within(&eio, &mut events, Duration::from_millis(1500)).await;
@@ -99,12 +126,30 @@ async fn scenarios(runtime: Runtime) {
             matches!(reason, DisconnectReason::TransportError(_)),
             "{transports:?}: {reason:?}"
         );
-        eio.wait().await;
+        finish(&runtime, eio, events, counts, &label("cut")).await;
+        drop(proxy);
+
+        // Cut in the middle of a 400 kB message on its way to the server.
+        let proxy = Proxy::start(server.port);
+        let (eio, mut events, counts) = open(&runtime, transports, &proxy.url()).await;
+        proxy.cut_after(64 * 1024);
+        eio.send("x".repeat(400_000)).await.unwrap();
+        let reason = disconnect_within(&eio, &mut events, Duration::from_secs(3)).await;
+        assert!(
+            matches!(reason, DisconnectReason::TransportError(_)),
+            "{transports:?}: {reason:?}"
+        );
+        assert_eq!(
+            proxy.triggered(),
+            1,
+            "{transports:?}: the cut did not happen"
+        );
+        finish(&runtime, eio, events, counts, &label("cut mid-message")).await;
         drop(proxy);
 
         // disconnect() while stalled returns within the request timeout.
         let proxy = Proxy::start(server.port);
-        let (eio, mut events) = open(&runtime, transports, &proxy.url()).await;
+        let (eio, mut events, counts) = open(&runtime, transports, &proxy.url()).await;
         proxy.stall();
         let start = Instant::now();
         eio.disconnect().await.unwrap();
@@ -115,7 +160,93 @@ async fn scenarios(runtime: Runtime) {
         );
         let reason = disconnect_within(&eio, &mut events, Duration::from_secs(1)).await;
         assert_eq!(reason, DisconnectReason::ClientDisconnect, "{transports:?}");
+        finish(
+            &runtime,
+            eio,
+            events,
+            counts,
+            &label("disconnect while stalled"),
+        )
+        .await;
         drop(proxy);
+    }
+
+    // Cut in the middle of the upgrade: when the server accepts the WebSocket, before the
+    // client sees it. Polling is cut too: a transport error, not a silent fall-back.
+    let proxy = Proxy::start(server.port);
+    proxy.cut_at_websocket();
+    let (base, counts) = counted(&runtime);
+    let eio = AsyncClient::builder()
+        .runtime(base)
+        .transports(Transports::Upgrade)
+        .build()
+        .unwrap();
+    let mut events = eio.events();
+    eio.connect(&proxy.url()).await.unwrap();
+    let reason = disconnect_within(&eio, &mut events, Duration::from_secs(3)).await;
+    assert!(
+        matches!(reason, DisconnectReason::TransportError(_)),
+        "cut mid-upgrade: {reason:?}"
+    );
+    assert_eq!(proxy.triggered(), 1, "the upgrade was not cut");
+    finish(&runtime, eio, events, counts, "cut mid-upgrade").await;
+}
+
+/// The server restarts behind the same address: a reverse proxy sends the pending poll
+/// again, to the new server, which does not know the sid.
+async fn restarted_server(runtime: Runtime) {
+    // Long enough heartbeats that the restart (a new node process) fits in them.
+    let ping = [
+        ("EIO_PING_INTERVAL_MS", "2000"),
+        ("EIO_PING_TIMEOUT_MS", "3000"),
+    ];
+    for transports in [
+        Transports::Polling,
+        Transports::WebSocket,
+        Transports::Upgrade,
+    ] {
+        let mut server = Server::start(ServerKind::Node, &ping);
+        let proxy = Proxy::start(server.port);
+        let (eio, mut events, counts) = open(&runtime, transports, &proxy.url()).await;
+        assert_eq!(events.next().await, Some(ClientEvent::Connect));
+        eio.send("before").await.unwrap();
+        let echo = common::next_message(&eio, &mut events, "before the restart").await;
+        assert_eq!(echo, engineio::Payload::from("before"));
+
+        proxy.stall();
+        server.kill();
+        let restarted = Server::start(ServerKind::Node, &ping);
+        proxy.retarget(restarted.port);
+        proxy.resume();
+
+        let reason = disconnect_within(&eio, &mut events, Duration::from_secs(4)).await;
+        if transports == Transports::Polling {
+            assert_eq!(
+                reason,
+                DisconnectReason::TransportError(TransportFailure::Http(HttpStatusError {
+                    status: 400,
+                    code: Some(1),
+                    message: Some("Session ID unknown".into()),
+                })),
+            );
+            assert!(
+                format!("{reason:#}").contains("Session ID unknown"),
+                "{reason:#}"
+            );
+        } else {
+            assert!(
+                matches!(reason, DisconnectReason::TransportError(_)),
+                "{transports:?}: {reason:?}"
+            );
+        }
+        finish(
+            &runtime,
+            eio,
+            events,
+            counts,
+            &format!("restart, {transports:?}"),
+        )
+        .await;
     }
 }
 
@@ -198,4 +329,21 @@ fn on_tokio() {
 #[test]
 fn on_smol() {
     smol::block_on(scenarios(engineio::adapters::smol::runtime()));
+}
+
+#[test]
+fn restart_on_tokio() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(restarted_server(engineio::adapters::tokio::runtime(
+        rt.handle().clone(),
+    )));
+}
+
+#[test]
+fn restart_on_smol() {
+    smol::block_on(restarted_server(engineio::adapters::smol::runtime()));
 }

@@ -3,6 +3,7 @@
 //! `scripts/test-servers-setup.sh`, which the test command runs first).
 #![allow(dead_code)]
 
+pub mod counted;
 pub mod embedded;
 pub mod proxy;
 
