@@ -7,7 +7,8 @@
 //   * Engine.IO path: /engine.io/ (the default), protocol v4 only
 //   * env: EIO_PING_INTERVAL_MS (25000), EIO_PING_TIMEOUT_MS (20000),
 //          EIO_MAX_PAYLOAD (1000000), EIO_COOKIE ("1" => cookie io=<sid>),
-//          EIO_CONNECT_MESSAGE (text sent to each client on connect)
+//          EIO_CONNECT_MESSAGE (text sent to each client on connect),
+//          EIO_QUIET ("1" => no stderr log lines)
 //   * per message from a client:
 //       text "close"          -> server closes that session
 //       text "burst N"        -> sends text "burst-0" .. "burst-{N-1}"
@@ -66,7 +67,9 @@ function out(line) {
     // stdout gone (test runner died): nothing useful left to do
   }
 }
+const QUIET = process.env.EIO_QUIET === "1";
 function log(line) {
+  if (QUIET) return;
   try {
     fs.writeSync(2, line + "\n");
   } catch (_) {}
