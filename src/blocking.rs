@@ -215,10 +215,13 @@ impl Client {
         let dispatch = self.dispatch.clone();
         self.aio.on_message(move |p| {
             let handler = handler.clone();
-            // Messages are queued to the dispatch thread without waiting, so that a slow
-            // handler never holds up the connection.
-            dispatch.run(Box::new(move || handler(p)));
-            async {}
+            // The message counts against the receive buffer until its handler has run on
+            // the dispatch thread: a slow handler holds up the connection only once the
+            // buffer is full.
+            let done = dispatch.run_and_signal(move || handler(p));
+            async move {
+                let _ = done.await;
+            }
         });
     }
 

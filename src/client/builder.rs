@@ -15,6 +15,9 @@ pub(crate) const DEFAULT_RECEIVE_LIMIT: usize = 64 * 1024 * 1024;
 /// The default send buffer, in messages.
 pub(crate) const DEFAULT_SEND_BUFFER: usize = 1024;
 
+/// How much received data may wait for the application by default, in bytes.
+pub(crate) const DEFAULT_RECEIVE_BUFFER: usize = 16 * 1024 * 1024;
+
 /// Builds an [`AsyncClient`] (and, with the `blocking` feature, a `Client`) with options.
 ///
 /// | python-engineio | here |
@@ -56,6 +59,7 @@ pub struct ClientBuilder {
     logger: bool,
     max_receive: usize,
     send_buffer: usize,
+    receive_buffer: usize,
     #[cfg(feature = "rustls")]
     tls: crate::connector::TlsConfig,
     error: Option<Error>,
@@ -73,6 +77,7 @@ pub(crate) struct ClientConfig {
     pub(crate) logger: bool,
     pub(crate) max_receive: usize,
     pub(crate) send_buffer: usize,
+    pub(crate) receive_buffer: usize,
 }
 
 impl Default for ClientBuilder {
@@ -95,6 +100,7 @@ impl ClientBuilder {
             logger: true,
             max_receive: DEFAULT_RECEIVE_LIMIT,
             send_buffer: DEFAULT_SEND_BUFFER,
+            receive_buffer: DEFAULT_RECEIVE_BUFFER,
             #[cfg(feature = "rustls")]
             tls: crate::connector::TlsConfig::new(),
             error: None,
@@ -258,6 +264,33 @@ impl ClientBuilder {
         self
     }
 
+    /// How much received data may wait for the application (default 16 MiB): messages
+    /// whose message handler has not finished yet, or that an [`events`] stream has not
+    /// yielded yet. Each message counts its length plus 64 bytes. While the handler's queue
+    /// or any one stream holds more, the client stops reading from the transport, so a
+    /// server that sends faster than the application consumes meets TCP backpressure
+    /// instead of growing the client's memory without bound. At least one message always
+    /// gets through, so the most that can wait is this plus one message of up to
+    /// [`receive_limit`](Self::receive_limit).
+    ///
+    /// Heartbeats travel on the same transport: an application that leaves messages
+    /// waiting longer than the server's `pingInterval + pingTimeout` loses the connection
+    /// (a ping timeout), as it would with any reader that stops reading.
+    ///
+    /// [`events`]: crate::AsyncClient::events
+    ///
+    /// ```
+    /// let eio = engineio::AsyncClient::builder()
+    ///     .receive_buffer(1024 * 1024) // 1 MiB
+    ///     .build()?;
+    /// # let _ = eio;
+    /// # Ok::<(), engineio::Error>(())
+    /// ```
+    pub fn receive_buffer(mut self, bytes: usize) -> Self {
+        self.receive_buffer = bytes.max(1);
+        self
+    }
+
     /// Whether to verify the server's TLS certificate (default: yes). Turning it off is
     /// logged at warn level each time a connection is made.
     ///
@@ -378,6 +411,7 @@ impl ClientBuilder {
             logger: self.logger,
             max_receive: self.max_receive,
             send_buffer: self.send_buffer,
+            receive_buffer: self.receive_buffer,
         }
     }
 }

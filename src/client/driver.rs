@@ -19,6 +19,7 @@ use futures::{FutureExt, Sink, StreamExt};
 use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{HeaderMap, Method, Uri};
 
+use super::flow::{Flow, Queue, weight};
 use crate::cookie::CookieJar;
 use crate::rt::{
     ConnectorError, ConnectorErrorKind, HttpConnector, Timer, WebSocketConnector, WsMessage,
@@ -73,6 +74,9 @@ pub(crate) struct Driver {
     /// session is closed: the request timeout.
     linger: std::time::Duration,
     events: mpsc::UnboundedSender<DriverEvent>,
+    /// The client's receive budget, and the share of it the message handler holds.
+    flow: Arc<Flow>,
+    handler_queue: Arc<Queue>,
     get: Option<HttpFuture>,
     post: Option<HttpFuture>,
     ws_open: Option<WsOpenFuture>,
@@ -114,6 +118,8 @@ pub(crate) struct DriverParts {
     pub(crate) send_buffer: usize,
     pub(crate) linger: std::time::Duration,
     pub(crate) events: mpsc::UnboundedSender<DriverEvent>,
+    pub(crate) flow: Arc<Flow>,
+    pub(crate) handler_queue: Arc<Queue>,
     pub(crate) hook: EventHook,
 }
 
@@ -134,6 +140,8 @@ impl Driver {
             send_buffer: p.send_buffer,
             linger: p.linger,
             events: p.events,
+            flow: p.flow,
+            handler_queue: p.handler_queue,
             get: None,
             post: None,
             ws_open: None,
@@ -243,9 +251,26 @@ impl Driver {
         progress
     }
 
+    /// Whether reading from the transport waits for the application to take the messages
+    /// it has (see `ClientBuilder::receive_buffer`); if so, `cx` is woken when it has. A
+    /// session that is closing reads on, so that it can finish.
+    fn receive_paused(&mut self, cx: &mut Context<'_>) -> bool {
+        let paused = self.session.is_open() && self.flow.is_full(cx);
+        if paused {
+            dlog!(self, debug, "receive buffer full: reading paused");
+        }
+        paused
+    }
+
     fn poll_http(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
         let mut progress = false;
+        // While the application is behind, a poll's answer waits in the socket, and the
+        // next poll starts once it is read.
+        let paused = self.get.is_some() && self.receive_paused(cx);
         for request in [Request::Get, Request::Post] {
+            if request == Request::Get && paused {
+                continue;
+            }
             let slot = match request {
                 Request::Get => &mut self.get,
                 Request::Post => &mut self.post,
@@ -294,10 +319,13 @@ impl Driver {
             }
         }
         let mut budget = READ_BUDGET;
-        while let Some(stream) = &mut self.ws_stream {
+        while self.ws_stream.is_some() {
             if self.ws_queue.len() >= self.send_buffer {
                 // The socket is not taking our frames: stop reading until it does, so that
                 // a peer that sends without reading cannot grow the queue of answers.
+                break;
+            }
+            if self.receive_paused(cx) {
                 break;
             }
             if budget == 0 {
@@ -306,6 +334,9 @@ impl Driver {
                 break;
             }
             budget -= 1;
+            let Some(stream) = &mut self.ws_stream else {
+                break;
+            };
             match stream.poll_next_unpin(cx) {
                 Poll::Pending => break,
                 Poll::Ready(item) => {
@@ -484,7 +515,10 @@ impl Driver {
                         transport: self.session.transport(),
                     }
                 }
-                Event::Message(p) => DriverEvent::Message(p),
+                Event::Message(p) => {
+                    self.handler_queue.add(weight(&p));
+                    DriverEvent::Message(p)
+                }
                 Event::Upgraded => {
                     dlog!(self, info, "upgraded to WebSocket");
                     DriverEvent::Upgraded(self.session.transport())

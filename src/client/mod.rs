@@ -2,6 +2,7 @@
 
 mod builder;
 mod driver;
+mod flow;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -16,6 +17,7 @@ use futures::{FutureExt, SinkExt, Stream, StreamExt};
 pub use builder::ClientBuilder;
 use builder::ClientConfig;
 use driver::{Command, Driver, DriverEvent, DriverParts};
+use flow::{Flow, Queue, weight};
 
 use crate::rt::Runtime;
 use crate::session::Session;
@@ -86,6 +88,8 @@ pub struct AsyncClient {
 
 struct Inner {
     config: ClientConfig,
+    /// The receive budget of every connection of this client.
+    flow: Arc<Flow>,
     handlers: Mutex<Handlers>,
     state: Mutex<State>,
 }
@@ -95,7 +99,7 @@ struct Handlers {
     connect: Option<ConnectHandler>,
     message: Option<MessageHandler>,
     disconnect: Option<DisconnectHandler>,
-    subscribers: Vec<mpsc::UnboundedSender<ClientEvent>>,
+    subscribers: Vec<(mpsc::UnboundedSender<ClientEvent>, Arc<Queue>)>,
 }
 
 #[derive(Default)]
@@ -192,6 +196,7 @@ impl AsyncClient {
     pub(crate) fn from_config(config: ClientConfig) -> AsyncClient {
         AsyncClient {
             inner: Arc::new(Inner {
+                flow: Flow::new(config.receive_buffer),
                 config,
                 handlers: Mutex::new(Handlers::default()),
                 state: Mutex::new(State::default()),
@@ -289,8 +294,11 @@ impl AsyncClient {
     /// ```
     pub fn events(&self) -> Events {
         let (tx, rx) = mpsc::unbounded();
-        lock(&self.inner.handlers).subscribers.push(tx);
-        Events { rx }
+        let queue = Arc::new(self.inner.flow.queue());
+        lock(&self.inner.handlers)
+            .subscribers
+            .push((tx, queue.clone()));
+        Events { rx, queue }
     }
 
     /// Connects to an Engine.IO server: `http://`, `https://`, `ws://` or `wss://`, with the
@@ -347,6 +355,7 @@ impl AsyncClient {
         // If this future is dropped before the connection opens, abandon the connection.
         let mut guard = ConnectGuard(Some(cmd_tx));
         let rt = &cfg.runtime;
+        let handler_queue = Arc::new(self.inner.flow.queue());
         let session = Session::new(endpoint, cfg.session.clone(), rt.timer.now());
         let driver = Driver::new(DriverParts {
             session,
@@ -361,6 +370,8 @@ impl AsyncClient {
             send_buffer: cfg.send_buffer,
             linger: cfg.session.request_timeout,
             events: ev_tx,
+            flow: self.inner.flow.clone(),
+            handler_queue: handler_queue.clone(),
             hook: state_hook(Arc::downgrade(&self.inner), generation),
         });
         rt.spawner.spawn(Box::pin(driver));
@@ -368,6 +379,7 @@ impl AsyncClient {
             Arc::downgrade(&self.inner),
             generation,
             ev_rx,
+            handler_queue,
             connected_tx,
             ended_tx,
         );
@@ -616,12 +628,30 @@ impl WeakAsyncClient {
 #[derive(Debug)]
 pub struct Events {
     rx: mpsc::UnboundedReceiver<ClientEvent>,
+    /// The messages waiting in `rx`, counted against the client's receive buffer.
+    queue: Arc<Queue>,
 }
 
 impl Stream for Events {
     type Item = ClientEvent;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ClientEvent>> {
-        self.rx.poll_next_unpin(cx)
+        let next = self.rx.poll_next_unpin(cx);
+        if let Poll::Ready(Some(ClientEvent::Message(p))) = &next {
+            self.queue.take(weight(p));
+        }
+        next
+    }
+}
+
+impl Drop for Events {
+    fn drop(&mut self) {
+        // What nobody will read no longer holds up the connection.
+        self.rx.close();
+        while let Ok(event) = self.rx.try_recv() {
+            if let ClientEvent::Message(p) = event {
+                self.queue.take(weight(&p));
+            }
+        }
     }
 }
 
@@ -692,6 +722,7 @@ async fn dispatch(
     inner: std::sync::Weak<Inner>,
     generation: u64,
     mut events: mpsc::UnboundedReceiver<DriverEvent>,
+    queue: Arc<Queue>,
     connected: oneshot::Sender<Result<(), crate::TransportFailure>>,
     ended: oneshot::Sender<()>,
 ) {
@@ -710,9 +741,11 @@ async fn dispatch(
             }
             DriverEvent::Message(p) => {
                 let handler = lock(&inner.handlers).message.clone();
+                let cost = weight(&p);
                 if let Some(h) = handler {
                     h(p).await;
                 }
+                queue.take(cost);
             }
             DriverEvent::Upgraded(_) => {}
             DriverEvent::ConnectFailed(f) => {
@@ -735,6 +768,13 @@ async fn dispatch(
                 }
                 break;
             }
+        }
+    }
+    // Whatever is left will not be handled: it no longer holds up the driver.
+    events.close();
+    while let Ok(ev) = events.try_recv() {
+        if let DriverEvent::Message(p) = ev {
+            queue.take(weight(&p));
         }
     }
     // However the connection ended (even if its driver vanished without a word), it is over.
@@ -768,7 +808,17 @@ fn clear(inner: &Inner, generation: u64) {
 }
 
 fn publish(inner: &Inner, event: ClientEvent) {
-    lock(&inner.handlers)
-        .subscribers
-        .retain(|s| s.unbounded_send(event.clone()).is_ok());
+    let cost = match &event {
+        ClientEvent::Message(p) => weight(p),
+        _ => 0,
+    };
+    lock(&inner.handlers).subscribers.retain(|(tx, queue)| {
+        // Counted before it can be read, so that the count never goes below zero.
+        queue.add(cost);
+        let sent = tx.unbounded_send(event.clone()).is_ok();
+        if !sent {
+            queue.take(cost);
+        }
+        sent
+    });
 }
