@@ -371,14 +371,19 @@ impl ClientBuilder {
     /// The configuration on `runtime` (a runtime given to [`runtime`](Self::runtime) wins).
     pub(crate) fn into_config_with(self, runtime: Runtime) -> ClientConfig {
         let runtime = self.runtime.unwrap_or(runtime);
+        // The connectors start with the default configuration, built once per process;
+        // only a client with TLS options of its own builds one (a root store is not free).
         // Certificates were checked when they were added, so this only fails if the TLS
         // library itself cannot start; the connectors then keep their default config.
         #[cfg(feature = "rustls")]
-        let tls = self
-            .tls
-            .build()
-            .map_err(|e| log::error!("TLS configuration failed: {e}"))
-            .ok();
+        let tls = if self.tls.is_default() {
+            None
+        } else {
+            self.tls
+                .build()
+                .map_err(|e| log::error!("TLS configuration failed: {e}"))
+                .ok()
+        };
         let http = self.http.unwrap_or_else(|| {
             let c = crate::connector::HyperConnector::new(
                 runtime.dialer.clone(),

@@ -109,6 +109,12 @@ impl TlsConfig {
         self
     }
 
+    /// Whether this is [`TlsConfig::new`]'s configuration, which [`default_config`]
+    /// builds once for the whole process.
+    pub(crate) fn is_default(&self) -> bool {
+        self.webpki_roots && self.roots.is_empty() && self.verify
+    }
+
     /// The rustls configuration, to pass to the HTTP and WebSocket connectors (and to
     /// [`connect_tls`]). Fails, with [`ConnectorErrorKind::Tls`], when an added root
     /// certificate is malformed.
