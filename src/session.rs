@@ -763,12 +763,18 @@ impl Session {
             // Wait for the probe's answer rather than poll a server that is holding the
             // session for the upgrade; but not for long, so that pings still get through
             // if the probe is slow. (Held while the timer runs.)
-            let hold = self
-                .handshake
-                .as_ref()
-                .map_or(POLL_HOLD, |h| POLL_HOLD.min(h.ping_interval / 2));
-            self.timers.set(Timer::PollHold, now.checked_add(hold));
+            self.hold_poll(now);
         }
+    }
+
+    /// Holds the next poll for a while (at most 1 s and half the ping interval, so that
+    /// pings still get through).
+    fn hold_poll(&mut self, now: Instant) {
+        let hold = self
+            .handshake
+            .as_ref()
+            .map_or(POLL_HOLD, |h| POLL_HOLD.min(h.ping_interval / 2));
+        self.timers.set(Timer::PollHold, now.checked_add(hold));
     }
 
     /// Handles the packets of a poll response in order; returns whether they were all
@@ -809,6 +815,12 @@ impl Session {
             self.ws = true;
             self.timers
                 .set(Timer::Upgrade, now.checked_add(self.config.upgrade_timeout));
+            // Probe before the first poll, as python-engineio does: with no poll pending,
+            // the upgrade completes as soon as the probe is answered, instead of waiting
+            // for the server to release a pending poll (node does that every 100 ms). What
+            // the server sends meanwhile waits in its buffer and comes over the WebSocket.
+            // If the probe is slow, polling starts anyway after the usual hold.
+            self.hold_poll(now);
             let uri = self
                 .endpoint
                 .uri(TransportKind::WebSocket, self.sid(), None);

@@ -171,8 +171,10 @@ async fn scenarios(runtime: Runtime) {
         drop(proxy);
     }
 
-    // Cut in the middle of the upgrade: when the server accepts the WebSocket, before the
-    // client sees it. Polling is cut too: a transport error, not a silent fall-back.
+    // The network goes down in the middle of the upgrade: when the server accepts the
+    // WebSocket, before the client sees it. Polling cannot go on either: a transport
+    // error. (A WebSocket that fails alone leaves the session on polling: see
+    // `blocked_websocket_stays_on_polling`.)
     let proxy = Proxy::start(server.port);
     proxy.cut_at_websocket();
     let (base, counts) = counted(&runtime);

@@ -61,8 +61,22 @@ impl Pair {
         pair
     }
 
-    /// Polling session, opened with `handshake`.
+    /// Polling session, opened with `handshake`, with a poll in flight: when the server
+    /// offers an upgrade, the client probes before it polls, and polls only once the
+    /// probe has taken longer than the hold (this is that case: see
+    /// `the_probe_goes_before_the_first_poll` for the other).
     fn polling(handshake: &str) -> Pair {
+        let mut p = Pair::opened(handshake);
+        if p.get.is_none() && p.session.is_upgrading() {
+            let hold = p.session.poll_timeout().expect("the poll hold") - p.now;
+            p.advance(hold);
+            assert!(p.get.is_some(), "no poll after the hold");
+        }
+        p
+    }
+
+    /// Polling session, opened with `handshake`, as the session leaves it.
+    fn opened(handshake: &str) -> Pair {
         let mut p = Pair::new(Transports::Upgrade);
         p.answer_get(handshake);
         p
@@ -793,12 +807,35 @@ fn a_poll_answered_with_only_noops_during_the_upgrade_is_not_repeated() {
 }
 
 #[test]
+fn the_probe_goes_before_the_first_poll() {
+    let mut p = Pair::opened(OPEN_UPGRADE);
+    assert!(p.ws_open.is_some());
+    assert!(p.get.is_none(), "a poll went out before the probe");
+    // Writes go on by POST while the probe is on its way.
+    p.send("early");
+    assert_eq!(p.posts, ["4early"]);
+    p.answer_post();
+    p.ws_connect();
+    p.ws_recv("3probe");
+    // Nothing to wait for: upgraded at once, without a single poll.
+    assert_eq!(p.session.transport(), TransportKind::WebSocket);
+    assert!(p.events.contains(&Event::Upgraded));
+    assert_eq!(
+        p.inbox.last(),
+        Some(&(TransportKind::WebSocket, Packet::Upgrade))
+    );
+    assert!(p.get.is_none());
+    // What the server held meanwhile arrives over the WebSocket.
+    p.ws_recv("4held");
+    assert_eq!(p.messages(), ["held"]);
+}
+
+#[test]
 fn a_held_poll_resumes_after_a_second_so_pings_still_arrive_during_a_slow_probe() {
     let open = r#"0{"sid":"s1","upgrades":["websocket"],"pingInterval":2000,"pingTimeout":1000}"#;
-    let mut p = Pair::polling(open);
+    let mut p = Pair::opened(open);
     p.ws_connect(); // 2probe sent; the answer is slow
-    p.answer_get("6");
-    assert!(p.get.is_none());
+    assert!(p.get.is_none(), "polled before the probe had its chance");
     p.advance(Duration::from_millis(999));
     assert!(p.get.is_none());
     p.advance(Duration::from_millis(1));
@@ -892,7 +929,7 @@ fn a_probe_that_fails_after_3probe_resumes_paused_writes() {
 #[test]
 fn a_probe_that_never_connects_is_abandoned_after_the_upgrade_timeout() {
     let open = r#"0{"sid":"s1","upgrades":["websocket"],"pingInterval":60000,"pingTimeout":60000}"#;
-    let mut p = Pair::polling(open);
+    let mut p = Pair::opened(open);
     p.advance(Duration::from_millis(9999));
     assert!(p.session.is_upgrading());
     p.advance(Duration::from_millis(1));

@@ -32,6 +32,8 @@ struct Shared {
     reading: AtomicUsize,
     block_websocket: AtomicBool,
     cut_at_websocket: AtomicBool,
+    /// The network is down: new connections are closed at once.
+    down: AtomicBool,
     /// Client-to-server bytes still allowed before everything is cut; negative: off.
     cut_after: AtomicI64,
     /// How many times everything was cut on a trigger.
@@ -138,7 +140,8 @@ impl Proxy {
     }
 
     /// Cuts every connection at the moment the server answers a WebSocket handshake,
-    /// before the client sees the answer: a cut in the middle of the upgrade.
+    /// before the client sees the answer, and closes every later connection at once: the
+    /// network goes down in the middle of the upgrade.
     pub fn cut_at_websocket(&self) {
         self.shared.cut_at_websocket.store(true, Ordering::SeqCst);
     }
@@ -193,6 +196,10 @@ impl Drop for Proxy {
 }
 
 fn accept(shared: &Arc<Shared>, client: TcpStream) {
+    if shared.down.load(Ordering::SeqCst) {
+        let _ = client.shutdown(Shutdown::Both);
+        return;
+    }
     let _ = client.set_nonblocking(false);
     let head = peek_head(&client);
     let websocket = head.contains("upgrade: websocket");
@@ -326,6 +333,7 @@ fn server_to_client(shared: &Shared, conn: &Conn) {
         };
         shared.wait_while_stalled();
         if conn.websocket && shared.cut_at_websocket.swap(false, Ordering::SeqCst) {
+            shared.down.store(true, Ordering::SeqCst);
             shared.triggered.fetch_add(1, Ordering::SeqCst);
             shared.cut_all();
             return;
