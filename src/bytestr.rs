@@ -46,6 +46,15 @@ impl ByteStr {
         }
     }
 
+    /// Wraps `bytes` without checking them.
+    ///
+    /// # Safety
+    ///
+    /// `bytes` must be valid UTF-8.
+    pub(crate) unsafe fn from_utf8_unchecked(bytes: Bytes) -> Self {
+        ByteStr(bytes)
+    }
+
     /// The string as `&str`.
     pub fn as_str(&self) -> &str {
         // SAFETY: every constructor checks or inherits UTF-8 validity, and the buffer is

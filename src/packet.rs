@@ -227,6 +227,15 @@ impl Packet {
             other => Frame::Text(ByteStr::from(other.encode_text())),
         }
     }
+
+    /// Like [`encode_frame`](Packet::encode_frame), consuming the packet: a binary
+    /// message's bytes become the frame's as they are.
+    pub fn into_frame(self, b64: bool) -> Frame {
+        match self {
+            Packet::Message(Payload::Binary(b)) if !b64 => Frame::Binary(b),
+            other => Frame::Text(ByteStr::from(other.encode_text())),
+        }
+    }
 }
 
 fn decode_base64(data: &[u8]) -> Result<Bytes, DecodeError> {

@@ -85,6 +85,26 @@ pub fn encode<'a>(packets: impl IntoIterator<Item = &'a Packet>) -> String {
     out
 }
 
+/// Takes the first `n` packets of `queue` and encodes them as one polling payload, in a
+/// buffer of the exact size.
+pub(crate) fn encode_front(queue: &mut VecDeque<Packet>, n: usize) -> Bytes {
+    let n = n.min(queue.len());
+    let len = queue
+        .iter()
+        .take(n)
+        .map(Packet::encoded_text_len)
+        .sum::<usize>()
+        + n.saturating_sub(1);
+    let mut out = String::with_capacity(len);
+    for (i, p) in queue.drain(..n).enumerate() {
+        if i > 0 {
+            out.push(char::from(SEPARATOR));
+        }
+        p.encode_text_into(&mut out);
+    }
+    Bytes::from(out)
+}
+
 /// How many packets from the front of `queue` fit in one POST.
 ///
 /// The batch holds at most `max_packets` packets and, when the server announced a

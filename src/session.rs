@@ -718,21 +718,21 @@ impl Session {
             max_payload,
             self.config.max_packets_per_post,
         );
-        let body = payload::encode(self.write_buf.drain(..n).collect::<Vec<_>>().iter());
+        let body = payload::encode_front(&mut self.write_buf, n);
         self.post_has_close = self.close_queued && self.write_buf.is_empty();
         self.post_in_flight = true;
         self.timers
             .set(Timer::Post, now.checked_add(self.config.request_timeout));
         Some(Transmit::Post {
             uri: self.polling_uri(),
-            body: Bytes::from(body),
+            body,
         })
     }
 
     fn flush_ws(&mut self) {
         while let Some(p) = self.write_buf.pop_front() {
             self.transmits
-                .push_back(Transmit::WsSend(p.encode_frame(false)));
+                .push_back(Transmit::WsSend(p.into_frame(false)));
         }
     }
 

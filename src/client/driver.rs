@@ -95,7 +95,7 @@ pub(crate) struct Driver {
 }
 
 /// See [`Driver`]'s `hook`.
-pub(crate) type EventHook = Box<dyn FnMut(&DriverEvent) + Send>;
+pub(crate) type EventHook = Box<dyn FnMut(&DriverEvent) -> bool + Send>;
 
 macro_rules! dlog {
     ($self:ident, $lvl:ident, $($arg:tt)+) => {
@@ -195,8 +195,8 @@ impl Driver {
             progress |= self.poll_commands(cx);
             progress |= self.poll_http(cx, now);
             progress |= self.poll_ws(cx, now);
-            progress |= self.poll_timer(cx);
-            progress |= self.drain_session();
+            progress |= self.poll_timer(cx, now);
+            progress |= self.drain_session(now);
 
             if self.session.is_closed() {
                 if self.ws_sink.is_none() || self.linger_until.is_none() {
@@ -373,7 +373,7 @@ impl Driver {
                 }
             }
             // Start whatever the frame made necessary before reading more.
-            progress |= self.drain_session();
+            progress |= self.drain_session(now);
         }
         progress |= self.poll_ws_sink(cx, now);
         progress
@@ -436,7 +436,7 @@ impl Driver {
         progress
     }
 
-    fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
+    fn poll_timer(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
         let deadline = if self.session.is_closed() {
             self.linger_until
         } else {
@@ -449,7 +449,6 @@ impl Driver {
         if self.sleep.as_ref().is_none_or(|(at, _)| *at != deadline) {
             self.sleep = Some((deadline, self.timer.sleep_until(deadline)));
         }
-        let now = self.timer.now();
         let fired = deadline <= now
             || self
                 .sleep
@@ -471,9 +470,9 @@ impl Driver {
     }
 
     /// Starts what the session asks for and forwards its events.
-    fn drain_session(&mut self) -> bool {
+    /// `now` is the time of this turn: one clock read serves the whole turn.
+    fn drain_session(&mut self, now: Instant) -> bool {
         let mut progress = false;
-        let now = self.timer.now();
         while let Some(t) = self.session.poll_transmit(now) {
             progress = true;
             match t {
@@ -515,10 +514,7 @@ impl Driver {
                         transport: self.session.transport(),
                     }
                 }
-                Event::Message(p) => {
-                    self.handler_queue.add(weight(&p));
-                    DriverEvent::Message(p)
-                }
+                Event::Message(p) => DriverEvent::Message(p),
                 Event::Upgraded => {
                     dlog!(self, info, "upgraded to WebSocket");
                     DriverEvent::Upgraded(self.session.transport())
@@ -540,7 +536,12 @@ impl Driver {
                     DriverEvent::Disconnected(r)
                 }
             };
-            (self.hook)(&out);
+            if !(self.hook)(&out) {
+                continue;
+            }
+            if let DriverEvent::Message(p) = &out {
+                self.handler_queue.add(weight(p));
+            }
             let _ = self.events.unbounded_send(out);
         }
         if self.session.is_closed() && self.linger_until.is_none() {

@@ -6,6 +6,7 @@ mod flow;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -90,6 +91,8 @@ struct Inner {
     config: ClientConfig,
     /// The receive budget of every connection of this client.
     flow: Arc<Flow>,
+    /// Whether a message handler is set: if not, messages skip the dispatcher.
+    has_message_handler: AtomicBool,
     handlers: Mutex<Handlers>,
     state: Mutex<State>,
 }
@@ -197,6 +200,7 @@ impl AsyncClient {
         AsyncClient {
             inner: Arc::new(Inner {
                 flow: Flow::new(config.receive_buffer),
+                has_message_handler: AtomicBool::new(false),
                 config,
                 handlers: Mutex::new(Handlers::default()),
                 state: Mutex::new(State::default()),
@@ -245,6 +249,9 @@ impl AsyncClient {
         Fut: Future<Output = ()> + Send + 'static,
     {
         lock(&self.inner.handlers).message = Some(Arc::new(move |p| handler(p).boxed()));
+        self.inner
+            .has_message_handler
+            .store(true, Ordering::Release);
     }
 
     /// Sets the handler for the `disconnect` event, called once per connection with the
@@ -682,10 +689,13 @@ impl<T> Future for BackgroundTask<T> {
 }
 
 /// Keeps the client's state and event streams in step with the connection: called by the
-/// driver for each event, before the dispatcher sees it.
+/// driver for each event, before the dispatcher sees it. Returns whether the dispatcher
+/// needs the event (a message does not when no message handler is set).
 fn state_hook(inner: std::sync::Weak<Inner>, generation: u64) -> driver::EventHook {
     Box::new(move |ev| {
-        let Some(inner) = inner.upgrade() else { return };
+        let Some(inner) = inner.upgrade() else {
+            return true;
+        };
         let update = |f: &mut dyn FnMut(&mut Conn)| {
             let mut state = lock(&inner.state);
             if let Some(c) = state.conn.as_mut().filter(|c| c.generation == generation) {
@@ -700,7 +710,10 @@ fn state_hook(inner: std::sync::Weak<Inner>, generation: u64) -> driver::EventHo
                 });
                 publish(&inner, ClientEvent::Connect);
             }
-            DriverEvent::Message(p) => publish(&inner, ClientEvent::Message(p.clone())),
+            DriverEvent::Message(p) => {
+                publish(&inner, ClientEvent::Message(p.clone()));
+                return inner.has_message_handler.load(Ordering::Acquire);
+            }
             DriverEvent::Upgraded(t) => update(&mut |c| c.transport = *t),
             DriverEvent::ConnectFailed(_) => clear(&inner, generation),
             DriverEvent::Disconnected(reason) => {
@@ -714,6 +727,7 @@ fn state_hook(inner: std::sync::Weak<Inner>, generation: u64) -> driver::EventHo
                 }
             }
         }
+        true
     })
 }
 
