@@ -46,21 +46,27 @@ WORKLOADS = {
            "quick": {"count": 500, "size": 32}, "timeout": 180},
     "w3": {"wl": "w3", "full": {"count": 10000, "inflight": 256, "size": 32},
            "quick": {"count": 2000, "inflight": 256, "size": 32}, "timeout": 180},
+    # Our client only: W3 with `max_packets_per_post(256)`, the option for servers that,
+    # unlike python-engineio, take more than 16 packets in a POST (node's does).
+    "w3-256": {"wl": "w3", "full": {"count": 10000, "inflight": 256, "size": 32,
+                                    "max-packets-per-post": 256},
+               "quick": {"count": 2000, "inflight": 256, "size": 32,
+                         "max-packets-per-post": 256}, "timeout": 180},
     "w4": {"wl": "w4", "full": {"count": 200}, "quick": {"count": 20}, "timeout": 300},
     "w5": {"wl": "w5", "full": {"clients": 1000}, "quick": {"clients": 200}, "timeout": 180},
     # Our client only: N = 10,000 idle clients.
     "w5-10k": {"wl": "w5", "full": {"clients": 10000}, "quick": {"clients": 2000},
                "timeout": 600},
 }
-WORKLOAD_ORDER = ["w1", "w2", "w3", "w4", "w5", "w5-10k"]
+WORKLOAD_ORDER = ["w1", "w2", "w3", "w3-256", "w4", "w5", "w5-10k"]
 
 # ------------------------------------------------------------------------------ clients
 
 CLIENT_ORDER = ["ours-tokio", "ours-smol", "rust_engineio", "node", "python", "bare"]
 ALL_WORKLOADS = {"w1", "w2", "w3", "w4", "w5"}
 CLIENT_WORKLOADS = {
-    "ours-tokio": ALL_WORKLOADS | {"w5-10k"},
-    "ours-smol": ALL_WORKLOADS | {"w5-10k"},
+    "ours-tokio": ALL_WORKLOADS | {"w3-256", "w5-10k"},
+    "ours-smol": ALL_WORKLOADS | {"w3-256", "w5-10k"},
     "rust_engineio": ALL_WORKLOADS,
     "node": ALL_WORKLOADS,
     "python": ALL_WORKLOADS,
@@ -374,6 +380,8 @@ ROWS = [
     ("W3 polling echo: msgs/s", "w3", "msgs_per_s", "higher", fmt_int),
     ("W3 polling echo: client CPU s", "w3", "cpu_s", "lower", fmt_3),
     ("W3 polling echo: process CPU s (whole run)", "w3", "process_cpu_s", "lower", fmt_3),
+    ("W3 polling echo, 256 per POST: msgs/s", "w3-256", "msgs_per_s", "higher", fmt_int),
+    ("W3 polling echo, 256 per POST: client CPU s", "w3-256", "cpu_s", "lower", fmt_3),
     ("W4 connect+upgrade+close: mean ms", "w4", "mean_ms", "lower", fmt_2),
     ("W4 connect+upgrade+close: CPU ms/conn", "w4", "cpu_ms_per_conn", "lower", fmt_2),
     ("W5 {n} idle ws: RSS KB/client", "w5", "rss_kb_per_client", "lower", fmt_1),

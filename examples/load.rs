@@ -98,10 +98,13 @@ struct Args {
     size: usize,
     clients: usize,
     runtime: Rt,
+    /// `ClientBuilder::max_packets_per_post`, when given.
+    max_packets_per_post: Option<usize>,
 }
 
 const USAGE: &str = "usage: load --workload w1|w2|w3|w4|w5 --url http://127.0.0.1:PORT \
-                     [--count N] [--inflight K] [--size BYTES] [--clients N] [--runtime tokio|smol]";
+                     [--count N] [--inflight K] [--size BYTES] [--clients N] [--runtime tokio|smol] \
+                     [--max-packets-per-post N]";
 
 fn parse_args() -> Result<Args, String> {
     let mut workload = None;
@@ -111,6 +114,7 @@ fn parse_args() -> Result<Args, String> {
     let mut size = 32;
     let mut clients = 1000;
     let mut runtime = Rt::Tokio;
+    let mut max_packets_per_post = None;
     let mut it = std::env::args().skip(1);
     while let Some(key) = it.next() {
         let value = it.next().ok_or_else(|| format!("{key}: missing value"))?;
@@ -134,6 +138,7 @@ fn parse_args() -> Result<Args, String> {
             "--inflight" => inflight = Some(number()?),
             "--size" => size = number()?,
             "--clients" => clients = number()?,
+            "--max-packets-per-post" => max_packets_per_post = Some(number()?),
             "--runtime" => {
                 runtime = match value.as_str() {
                     "tokio" => Rt::Tokio,
@@ -167,6 +172,7 @@ fn parse_args() -> Result<Args, String> {
         size,
         clients,
         runtime,
+        max_packets_per_post,
     })
 }
 
@@ -305,10 +311,18 @@ async fn run(args: Args, runtime: Runtime, progress: Arc<Progress>) -> Outcome {
     }
 }
 
-fn client(runtime: &Runtime, transports: Transports) -> Result<AsyncClient, String> {
-    AsyncClient::builder()
+fn client(
+    runtime: &Runtime,
+    transports: Transports,
+    max_packets_per_post: Option<usize>,
+) -> Result<AsyncClient, String> {
+    let mut builder = AsyncClient::builder()
         .runtime(runtime.clone())
-        .transports(transports)
+        .transports(transports);
+    if let Some(n) = max_packets_per_post {
+        builder = builder.max_packets_per_post(n);
+    }
+    builder
         .build()
         .map_err(|e| format!("building the client: {e}"))
 }
@@ -328,7 +342,7 @@ async fn connect(
     runtime: &Runtime,
     transports: Transports,
 ) -> Result<(AsyncClient, Events), String> {
-    let eio = client(runtime, transports)?;
+    let eio = client(runtime, transports, args.max_packets_per_post)?;
     let events = eio.events();
     eio.connect(&args.url)
         .await
@@ -532,7 +546,7 @@ async fn idle_clients(args: &Args, runtime: Runtime, progress: &Progress) -> Out
     let n = args.clients;
     // Start the runtime's threads (smol starts its executor on first use) before the
     // baseline, so that the figure is per client, not per runtime.
-    let warm = client(&runtime, Transports::WebSocket)?;
+    let warm = client(&runtime, Transports::WebSocket, None)?;
     warm.start_background_task(async {}).await;
     warm.sleep(Duration::from_millis(50)).await;
     drop(warm);
@@ -541,7 +555,7 @@ async fn idle_clients(args: &Args, runtime: Runtime, progress: &Progress) -> Out
     let t0 = Instant::now();
     let mut connecting = futures::stream::iter(0..n)
         .map(|_| async {
-            let eio = client(&runtime, Transports::WebSocket)?;
+            let eio = client(&runtime, Transports::WebSocket, None)?;
             eio.connect(&args.url)
                 .await
                 .map_err(|e| format!("connect failed: {e:#}"))?;

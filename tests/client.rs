@@ -593,3 +593,32 @@ fn send_waits_when_the_send_buffer_is_full_and_loses_nothing() {
         eio.disconnect().await.unwrap();
     });
 }
+
+#[test]
+fn a_higher_packet_cap_loses_nothing_against_node_and_engineioxide() {
+    for kind in [ServerKind::Node, ServerKind::Engineioxide] {
+        let server = Server::start(kind, &[]);
+        block_on(async {
+            let eio = AsyncClient::builder()
+                .transports(Transports::Polling)
+                .max_packets_per_post(256)
+                .build()
+                .unwrap();
+            let mut events = eio.events();
+            eio.connect(&server.url()).await.unwrap();
+            assert_eq!(
+                common::next_event(&eio, &mut events, Duration::from_secs(5)).await,
+                Some(engineio::ClientEvent::Connect)
+            );
+            for i in 0..1000 {
+                eio.send(format!("m{i}")).await.unwrap();
+            }
+            let label = format!("{kind:?}");
+            for i in 0..1000 {
+                let got = common::next_message(&eio, &mut events, &label).await;
+                assert_eq!(got, Payload::from(format!("m{i}")), "{label}");
+            }
+            eio.disconnect().await.unwrap();
+        });
+    }
+}

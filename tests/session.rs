@@ -426,6 +426,26 @@ fn one_post_at_a_time_and_at_most_16_packets_each() {
 }
 
 #[test]
+fn a_higher_packet_cap_carries_more_per_post() {
+    let mut config = SessionConfig::default();
+    config.transports = Transports::Polling;
+    config.max_packets_per_post = 256;
+    let mut p = Pair::with_config(config);
+    p.answer_get(OPEN_POLLING);
+    for i in 0..300 {
+        p.send(&i.to_string());
+    }
+    let mut counts = Vec::new();
+    while p.post.is_some() {
+        counts.push(p.posts.last().unwrap().split('\x1e').count());
+        p.answer_post();
+    }
+    assert_eq!(counts, [1, 256, 43]);
+    let want: Vec<String> = (0..300).map(|i| i.to_string()).collect();
+    assert_eq!(p.received(), want);
+}
+
+#[test]
 fn posts_stay_under_max_payload_and_an_oversize_packet_goes_alone() {
     let open =
         r#"0{"sid":"s1","upgrades":[],"pingInterval":300,"pingTimeout":200,"maxPayload":12}"#;
