@@ -242,6 +242,27 @@ impl Timers {
     }
 }
 
+/// A transmit waiting in the session's queue. The queue lives as long as the session, so
+/// its entries are kept small: a URI (88 bytes) is boxed, which a [`Transmit`] is not.
+#[derive(Debug)]
+enum Queued {
+    Get(Box<Uri>),
+    WsOpen(Box<Uri>),
+    WsSend(Frame),
+    WsClose,
+}
+
+impl From<Queued> for Transmit {
+    fn from(q: Queued) -> Transmit {
+        match q {
+            Queued::Get(uri) => Transmit::Get { uri: *uri },
+            Queued::WsOpen(uri) => Transmit::WsOpen { uri: *uri },
+            Queued::WsSend(frame) => Transmit::WsSend(frame),
+            Queued::WsClose => Transmit::WsClose,
+        }
+    }
+}
+
 /// One Engine.IO v4 client session, without I/O. See the [module docs](self) for the
 /// order in which to call its methods.
 ///
@@ -296,7 +317,7 @@ pub struct Session {
     /// The close packet is queued or sent.
     close_queued: bool,
     write_buf: VecDeque<Packet>,
-    transmits: VecDeque<Transmit>,
+    transmits: VecDeque<Queued>,
     events: VecDeque<Event>,
     timers: Timers,
     request_counter: u64,
@@ -331,11 +352,11 @@ impl Session {
             s.transport = TransportKind::WebSocket;
             s.ws = true;
             let uri = s.endpoint.uri(TransportKind::WebSocket, None, None);
-            s.transmits.push_back(Transmit::WsOpen { uri });
+            s.transmits.push_back(Queued::WsOpen(Box::new(uri)));
         } else {
             let uri = s.polling_uri();
             s.get_in_flight = true;
-            s.transmits.push_back(Transmit::Get { uri });
+            s.transmits.push_back(Queued::Get(Box::new(uri)));
         }
         s
     }
@@ -449,7 +470,7 @@ impl Session {
             self.flush_ws();
         }
         if let Some(t) = self.transmits.pop_front() {
-            return Some(t);
+            return Some(t.into());
         }
         if self.transport != TransportKind::Polling {
             return None;
@@ -600,7 +621,7 @@ impl Session {
         if self.probe == Probe::Connecting {
             self.probe = Probe::Probing;
             self.transmits
-                .push_back(Transmit::WsSend(Frame::Text("2probe".into())));
+                .push_back(Queued::WsSend(Frame::Text("2probe".into())));
         }
     }
 
@@ -732,7 +753,7 @@ impl Session {
     fn flush_ws(&mut self) {
         while let Some(p) = self.write_buf.pop_front() {
             self.transmits
-                .push_back(Transmit::WsSend(p.into_frame(false)));
+                .push_back(Queued::WsSend(p.into_frame(false)));
         }
     }
 
@@ -824,7 +845,7 @@ impl Session {
             let uri = self
                 .endpoint
                 .uri(TransportKind::WebSocket, self.sid(), None);
-            self.transmits.push_back(Transmit::WsOpen { uri });
+            self.transmits.push_back(Queued::WsOpen(Box::new(uri)));
         }
     }
 
@@ -900,7 +921,7 @@ impl Session {
         self.upgrade_decided();
         self.transport = TransportKind::WebSocket;
         self.transmits
-            .push_back(Transmit::WsSend(Frame::Text("5".into())));
+            .push_back(Queued::WsSend(Frame::Text("5".into())));
         self.flush_ws();
         self.events.push_back(Event::Upgraded);
     }
@@ -917,7 +938,7 @@ impl Session {
         if self.ws {
             self.ws = false;
             self.ws_connected = false;
-            self.transmits.push_back(Transmit::WsClose);
+            self.transmits.push_back(Queued::WsClose);
         }
         if let Some(why) = why {
             self.events.push_back(Event::UpgradeFailed(why));
@@ -952,7 +973,7 @@ impl Session {
         if self.ws {
             self.ws = false;
             self.ws_connected = false;
-            self.transmits.push_back(Transmit::WsClose);
+            self.transmits.push_back(Queued::WsClose);
         }
     }
 }
