@@ -71,6 +71,10 @@ pub enum SendErrorKind {
     NotConnected,
     /// The session is closing or closed.
     Closed,
+    /// A text message holds U+001E, the record separator of long-polling payloads, and the
+    /// session runs on long-polling: the server would split it in two. (Over WebSocket,
+    /// one frame per message, it can be sent.)
+    RecordSeparator,
 }
 
 impl fmt::Display for SendError {
@@ -78,6 +82,10 @@ impl fmt::Display for SendError {
         match self.kind {
             SendErrorKind::NotConnected => f.write_str("not connected yet"),
             SendErrorKind::Closed => f.write_str("the connection is closed"),
+            SendErrorKind::RecordSeparator => f.write_str(
+                "a text message with U+001E (the polling payload separator) cannot be sent \
+                 over long-polling",
+            ),
         }
     }
 }
@@ -101,6 +109,10 @@ pub enum Error {
     AlreadyConnected,
     /// `send` was called with no open connection.
     NotConnected,
+    /// `send` was given a text message holding U+001E while the connection runs on
+    /// long-polling, whose payloads use that character as their separator: the server
+    /// would split the message in two. Send it as binary, or over WebSocket.
+    RecordSeparator,
     /// The connection could not be opened: refused, TLS, an HTTP error from the server (with
     /// its status and message), a server that is not Engine.IO v4, or a timeout.
     Connect {
@@ -132,6 +144,10 @@ impl fmt::Display for Error {
             ),
             Error::AlreadyConnected => f.write_str("already connected"),
             Error::NotConnected => f.write_str("not connected"),
+            Error::RecordSeparator => f.write_str(
+                "a text message with U+001E (the polling payload separator) cannot be sent \
+                 over long-polling",
+            ),
             Error::Connect { url, failure } => {
                 let detail = failure.to_string();
                 if detail.contains(url.as_str()) {

@@ -408,11 +408,18 @@ impl Session {
 
     /// Queues a message for the server.
     ///
-    /// Fails, handing the message back, before the handshake completes and after the
-    /// session started closing.
+    /// Fails, handing the message back, before the handshake completes, after the
+    /// session started closing, and for a text message holding U+001E (the separator of
+    /// polling payloads) while the session runs on long-polling.
     pub fn send(&mut self, payload: impl Into<Payload>) -> Result<(), SendError> {
         let payload = payload.into();
         match self.phase {
+            Phase::Open if self.transport == TransportKind::Polling && has_separator(&payload) => {
+                Err(SendError {
+                    payload,
+                    kind: SendErrorKind::RecordSeparator,
+                })
+            }
             Phase::Open => {
                 self.write_buf.push_back(Packet::Message(payload));
                 Ok(())
@@ -998,6 +1005,13 @@ fn timestamp(mut n: u64) -> String {
     }
     out.reverse();
     String::from_utf8(out).unwrap_or_default()
+}
+
+/// Whether `payload` is text holding the polling payload separator.
+pub(crate) fn has_separator(payload: &Payload) -> bool {
+    payload
+        .as_text()
+        .is_some_and(|t| t.as_bytes().contains(&payload::SEPARATOR))
 }
 
 #[cfg(test)]

@@ -622,3 +622,35 @@ fn a_higher_packet_cap_loses_nothing_against_node_and_engineioxide() {
         });
     }
 }
+
+#[test]
+fn text_with_the_payload_separator_is_refused_on_polling_and_echoed_on_websocket() {
+    let server = Server::start(ServerKind::Node, &[]);
+    block_on(async {
+        for transports in [Transports::Polling, Transports::WebSocket] {
+            let eio = AsyncClient::builder()
+                .transports(transports)
+                .build()
+                .unwrap();
+            let mut events = eio.events();
+            eio.connect(&server.url()).await.unwrap();
+            assert_eq!(
+                common::next_event(&eio, &mut events, Duration::from_secs(5)).await,
+                Some(engineio::ClientEvent::Connect)
+            );
+            let sent = eio.send("a\u{1e}b").await;
+            if transports == Transports::Polling {
+                assert!(matches!(sent, Err(Error::RecordSeparator)), "{sent:?}");
+                // Nothing went out; the connection goes on.
+                eio.send("after").await.unwrap();
+                let got = common::next_message(&eio, &mut events, "polling").await;
+                assert_eq!(got, Payload::from("after"));
+            } else {
+                sent.unwrap();
+                let got = common::next_message(&eio, &mut events, "websocket").await;
+                assert_eq!(got, Payload::from("a\u{1e}b"));
+            }
+            eio.disconnect().await.unwrap();
+        }
+    });
+}

@@ -1073,3 +1073,29 @@ fn timestamps_are_added_only_when_asked() {
     let p = Pair::new(Transports::Polling);
     assert!(!p.get.unwrap().query().unwrap().contains("&t="));
 }
+
+/// Found by the `session` fuzz target: a text message holding the payload separator,
+/// POSTed as it was, became two packets (the second one garbage) on the server's side.
+#[test]
+fn text_with_the_payload_separator_is_refused_on_polling_and_sent_on_websocket() {
+    let mut p = Pair::polling(OPEN_POLLING);
+    let err = p.session.send("a\x1e[b").unwrap_err();
+    assert_eq!(err.kind, engineio::SendErrorKind::RecordSeparator);
+    assert_eq!(err.payload, Payload::from("a\x1e[b"));
+    // Binary is base64 on polling: any byte goes.
+    p.session.send(vec![0x1eu8, b'[']).unwrap();
+    p.step();
+    assert_eq!(p.posts, ["bHls="]);
+
+    let mut p = Pair::new(Transports::WebSocket);
+    p.ws_connect();
+    p.ws_recv(OPEN_POLLING);
+    p.send("a\x1e[b");
+    assert_eq!(
+        p.inbox.last(),
+        Some(&(
+            TransportKind::WebSocket,
+            Packet::Message(Payload::from("a\x1e[b"))
+        ))
+    );
+}

@@ -456,7 +456,10 @@ impl AsyncClient {
     /// Fails with [`Error::NotConnected`] when no connection is open (or the connection
     /// ends while it waits); a message accepted here is delivered, or the connection's end
     /// is reported by the `disconnect` event. Dropping the future while it waits for room
-    /// sends nothing.
+    /// sends nothing. A text message holding U+001E cannot travel over long-polling (it is
+    /// the payload separator; the server would split the message): while the connection
+    /// runs on polling, such a message fails with [`Error::RecordSeparator`] and nothing
+    /// is sent (engine.io-client and python-engineio send it, corrupted).
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), engineio::Error> {
@@ -469,17 +472,25 @@ impl AsyncClient {
     /// # }
     /// ```
     pub async fn send(&self, data: impl Into<Payload>) -> Result<(), Error> {
+        let data = data.into();
         let messages = {
             let state = lock(&self.inner.state);
             match &state.conn {
-                Some(c) if c.sid.is_some() => c.messages.clone(),
+                Some(c) if c.sid.is_some() => {
+                    // The session would refuse it too, but only the driver would know.
+                    if c.transport == TransportKind::Polling && crate::session::has_separator(&data)
+                    {
+                        return Err(Error::RecordSeparator);
+                    }
+                    c.messages.clone()
+                }
                 _ => return Err(Error::NotConnected),
             }
         };
         let mut tx = messages.lock().await;
         // `feed`, not `send`: done once the message is in the channel, without waiting for
         // the driver to take it. A send dropped while it waits for room queues nothing.
-        tx.feed(data.into()).await.map_err(|_| Error::NotConnected)
+        tx.feed(data).await.map_err(|_| Error::NotConnected)
     }
 
     /// Disconnects from the server: queued messages go out, then the close packet.
