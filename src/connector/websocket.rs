@@ -17,7 +17,7 @@ use bytes::Bytes;
 use futures::{AsyncReadExt, AsyncWriteExt, SinkExt, StreamExt, future};
 use http::header::{
     CONNECTION, HOST, HeaderName, SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_KEY,
-    SEC_WEBSOCKET_VERSION, UPGRADE,
+    SEC_WEBSOCKET_PROTOCOL, SEC_WEBSOCKET_VERSION, UPGRADE,
 };
 use http::{Request, Uri};
 use log::debug;
@@ -412,7 +412,11 @@ async fn handshake(
     if header("sec-websocket-accept") != Some(derive_accept_key(key).as_bytes()) {
         return Err(protocol_error("wrong Sec-WebSocket-Accept"));
     }
-    if header("sec-websocket-extensions").is_some() || header("sec-websocket-protocol").is_some() {
+    // No extension is ever offered; a subprotocol only if the application set the header.
+    let offered_protocol = request.headers().contains_key(SEC_WEBSOCKET_PROTOCOL);
+    if header("sec-websocket-extensions").is_some()
+        || (header("sec-websocket-protocol").is_some() && !offered_protocol)
+    {
         return Err(protocol_error(
             "the server chose an extension or subprotocol the client did not offer",
         ));
@@ -655,12 +659,22 @@ mod tests {
 
     /// The handshake against a server that answers `answer`.
     fn handshake_with(answer: &[u8]) -> Result<Vec<u8>, ConnectorError> {
+        handshake_offering(answer, None)
+    }
+
+    /// The same, the request offering `protocol` as its subprotocol, if any.
+    fn handshake_offering(
+        answer: &[u8],
+        protocol: Option<&str>,
+    ) -> Result<Vec<u8>, ConnectorError> {
         // The key and accept value of RFC 6455's example.
-        let request = Request::get("ws://h/engine.io/?EIO=4&transport=websocket")
+        let mut request = Request::get("ws://h/engine.io/?EIO=4&transport=websocket")
             .header(HOST, "h")
-            .header(SEC_WEBSOCKET_KEY, "dGhlIHNhbXBsZSBub25jZQ==")
-            .body(())
-            .unwrap();
+            .header(SEC_WEBSOCKET_KEY, "dGhlIHNhbXBsZSBub25jZQ==");
+        if let Some(p) = protocol {
+            request = request.header(SEC_WEBSOCKET_PROTOCOL, p);
+        }
+        let request = request.body(()).unwrap();
         let io: Box<dyn Io> = Box::new(Scripted {
             input: futures::io::Cursor::new(answer.to_vec()),
             written: Vec::new(),
@@ -699,6 +713,13 @@ mod tests {
             handshake_with(extension.as_bytes()).unwrap_err().kind(),
             ConnectorErrorKind::Protocol
         );
+        // A subprotocol is fine when the application offered one.
+        let protocol = ACCEPTED.replace("\r\n\r\n", "\r\nSec-WebSocket-Protocol: p\r\n\r\n");
+        assert_eq!(
+            handshake_with(protocol.as_bytes()).unwrap_err().kind(),
+            ConnectorErrorKind::Protocol
+        );
+        assert!(handshake_offering(protocol.as_bytes(), Some("p")).is_ok());
         assert_eq!(
             handshake_with(b"garbage\r\n\r\n").unwrap_err().kind(),
             ConnectorErrorKind::Protocol
