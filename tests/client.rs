@@ -594,22 +594,27 @@ fn send_waits_when_the_send_buffer_is_full_and_loses_nothing() {
     });
 }
 
+/// A client from `builder`, connected to `url`, its Connect event already read.
+async fn connected(builder: engineio::ClientBuilder, url: &str) -> (AsyncClient, engineio::Events) {
+    let eio = builder.build().unwrap();
+    let mut events = eio.events();
+    eio.connect(url).await.unwrap();
+    assert_eq!(
+        common::next_event(&eio, &mut events, Duration::from_secs(5)).await,
+        Some(engineio::ClientEvent::Connect)
+    );
+    (eio, events)
+}
+
 #[test]
 fn a_higher_packet_cap_loses_nothing_against_node_and_engineioxide() {
     for kind in [ServerKind::Node, ServerKind::Engineioxide] {
         let server = Server::start(kind, &[]);
         block_on(async {
-            let eio = AsyncClient::builder()
+            let builder = AsyncClient::builder()
                 .transports(Transports::Polling)
-                .max_packets_per_post(256)
-                .build()
-                .unwrap();
-            let mut events = eio.events();
-            eio.connect(&server.url()).await.unwrap();
-            assert_eq!(
-                common::next_event(&eio, &mut events, Duration::from_secs(5)).await,
-                Some(engineio::ClientEvent::Connect)
-            );
+                .max_packets_per_post(256);
+            let (eio, mut events) = connected(builder, &server.url()).await;
             for i in 0..1000 {
                 eio.send(format!("m{i}")).await.unwrap();
             }
@@ -628,16 +633,8 @@ fn text_with_the_payload_separator_is_refused_on_polling_and_echoed_on_websocket
     let server = Server::start(ServerKind::Node, &[]);
     block_on(async {
         for transports in [Transports::Polling, Transports::WebSocket] {
-            let eio = AsyncClient::builder()
-                .transports(transports)
-                .build()
-                .unwrap();
-            let mut events = eio.events();
-            eio.connect(&server.url()).await.unwrap();
-            assert_eq!(
-                common::next_event(&eio, &mut events, Duration::from_secs(5)).await,
-                Some(engineio::ClientEvent::Connect)
-            );
+            let builder = AsyncClient::builder().transports(transports);
+            let (eio, mut events) = connected(builder, &server.url()).await;
             let sent = eio.send("a\u{1e}b").await;
             if transports == Transports::Polling {
                 assert!(matches!(sent, Err(Error::RecordSeparator)), "{sent:?}");
