@@ -220,6 +220,13 @@ impl Driver {
             match self.commands.poll_next_unpin(cx) {
                 Poll::Ready(Some(Command::Close(done))) => {
                     self.close_waiters.push(done);
+                    // What `send` accepted before the close goes out before it, even past
+                    // the send buffer (the channel's few slots at most).
+                    while let Ok(p) = self.messages.try_recv() {
+                        if let Err(e) = self.session.send(p) {
+                            dlog!(self, debug, "message not sent: {e}");
+                        }
+                    }
                     self.session.close();
                 }
                 Poll::Ready(None) => {
