@@ -5,6 +5,7 @@
 
 pub mod counted;
 pub mod embedded;
+pub mod harness;
 pub mod proxy;
 
 use std::io::{BufRead, BufReader};

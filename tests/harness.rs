@@ -1,0 +1,651 @@
+//! The client's own rules, on the deterministic harness (tests/common/harness.rs): the
+//! whole `AsyncClient` (driver, dispatcher, handlers, event streams) against a scripted
+//! server in memory, on a manual clock, on one thread. No sockets and no real time: each
+//! test runs in milliseconds, the same way every time, and its timings are exact.
+//!
+//! The real servers (tests/interop.rs, tests/faults.rs) check conformance; these check
+//! what lives in the client: heartbeat and request deadlines, flow control both ways,
+//! order across the upgrade, the linger after close, close waiters, reconnecting from a
+//! handler, a dropped `connect` future, and that nothing is left running afterwards.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::harness::{Harness, ServerConfig, next_event};
+use engineio::{
+    ClientEvent, DisconnectReason, Error, Packet, Payload, ServerClose, TransportFailure,
+    TransportKind, Transports,
+};
+use futures::StreamExt;
+
+const SECOND: Duration = Duration::from_secs(1);
+
+fn is_disconnect(ev: &ClientEvent) -> bool {
+    matches!(ev, ClientEvent::Disconnect(_))
+}
+
+fn texts(n: usize) -> Vec<Payload> {
+    (0..n).map(|i| Payload::from(format!("m{i}"))).collect()
+}
+
+/// Every task the client spawned has ended.
+fn assert_no_client_tasks(h: &Harness) {
+    h.settle();
+    assert_eq!(h.client_tasks(), 0, "client tasks left running");
+}
+
+#[test]
+fn connect_echo_upgrade_and_disconnect() {
+    let h = Harness::new(ServerConfig::default());
+    let eio = h.client();
+    let mut events = eio.events();
+    h.block_on(async {
+        eio.connect(h.url()).await.unwrap();
+        assert_eq!(events.next().await, Some(ClientEvent::Connect));
+        assert_eq!(eio.sid().as_deref(), Some("sid0"));
+        eio.send("hello").await.unwrap();
+        let echo = next_event(&mut events, |e| matches!(e, ClientEvent::Message(_))).await;
+        assert_eq!(echo, ClientEvent::Message(Payload::from("hello")));
+        eio.disconnect().await.unwrap();
+        let end = next_event(&mut events, is_disconnect).await;
+        assert_eq!(
+            end,
+            ClientEvent::Disconnect(DisconnectReason::ClientDisconnect)
+        );
+        eio.wait().await;
+    });
+    assert!(
+        h.server.upgraded(),
+        "the session upgraded: {:?}",
+        h.server.log()
+    );
+    assert_eq!(h.server.sessions(), 1);
+    assert_eq!(h.server.received(0), vec![Payload::from("hello")]);
+    assert!(!h.server.is_open(), "the server saw the close packet");
+    h.server.assert_no_violations();
+    drop((eio, events));
+    assert_no_client_tasks(&h);
+}
+
+/// Connects `eio` and returns its event stream with the Connect event read.
+async fn connected(h: &Harness, eio: &engineio::AsyncClient) -> engineio::Events {
+    let mut events = eio.events();
+    eio.connect(h.url()).await.unwrap();
+    assert_eq!(events.next().await, Some(ClientEvent::Connect));
+    events
+}
+
+#[test]
+fn a_missed_ping_deadline_is_a_transport_error_at_exactly_interval_plus_timeout() {
+    for transports in [
+        Transports::Polling,
+        Transports::WebSocket,
+        Transports::Upgrade,
+    ] {
+        let h = Harness::new(ServerConfig::default());
+        let eio = h.builder().transports(transports).build().unwrap();
+        h.block_on(async {
+            let mut events = connected(&h, &eio).await;
+            // Pings at 25 s and 50 s are answered; then the server falls silent.
+            eio.sleep(Duration::from_secs(60)).await;
+            assert_eq!(h.server.heartbeats(), (2, 2), "{transports:?}");
+            h.server.silence();
+            let end = next_event(&mut events, is_disconnect).await;
+            assert_eq!(
+                end,
+                ClientEvent::Disconnect(DisconnectReason::TransportError(
+                    TransportFailure::PingTimeout
+                )),
+                "{transports:?}"
+            );
+            // The last ping came at 50 s: 50 + 25 + 20.
+            assert_eq!(h.elapsed(), Duration::from_secs(95), "{transports:?}");
+            eio.wait().await;
+        });
+        h.server.assert_no_violations();
+        drop(eio);
+        assert_no_client_tasks(&h);
+    }
+}
+
+#[test]
+fn the_handshake_times_out_after_the_request_timeout() {
+    for transports in [Transports::Polling, Transports::WebSocket] {
+        let h = Harness::new(ServerConfig::default());
+        h.server.stall_handshake(true);
+        if transports == Transports::WebSocket {
+            h.server.delay_websocket(Duration::from_secs(3600));
+        }
+        let eio = h
+            .builder()
+            .transports(transports)
+            .request_timeout(Duration::from_secs(7))
+            .build()
+            .unwrap();
+        let err = h.block_on(eio.connect(h.url())).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                Error::Connect {
+                    failure: TransportFailure::RequestTimeout,
+                    ..
+                }
+            ),
+            "{transports:?}: {err:?}"
+        );
+        assert_eq!(h.elapsed(), Duration::from_secs(7), "{transports:?}");
+        assert_eq!(eio.sid(), None);
+        drop(eio);
+        assert_no_client_tasks(&h);
+    }
+}
+
+#[test]
+fn a_post_the_server_never_answers_times_out_after_the_request_timeout() {
+    let h = Harness::new(ServerConfig::default());
+    let eio = h
+        .builder()
+        .transports(Transports::Polling)
+        .request_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    h.block_on(async {
+        let mut events = connected(&h, &eio).await;
+        eio.sleep(SECOND).await;
+        h.server.stall_posts(true);
+        eio.send("lost").await.unwrap();
+        let end = next_event(&mut events, is_disconnect).await;
+        assert_eq!(
+            end,
+            ClientEvent::Disconnect(DisconnectReason::TransportError(
+                TransportFailure::RequestTimeout
+            ))
+        );
+        assert_eq!(h.elapsed(), Duration::from_secs(6));
+        eio.wait().await;
+    });
+    drop(eio);
+    assert_no_client_tasks(&h);
+}
+
+#[test]
+fn a_pong_goes_ahead_of_a_long_queue_of_messages() {
+    let h = Harness::new(ServerConfig {
+        ping_interval: Duration::from_secs(2),
+        ..ServerConfig::default()
+    });
+    let eio = h.builder().transports(Transports::Polling).build().unwrap();
+    h.block_on(async {
+        let _events = connected(&h, &eio).await;
+        h.server.stall_posts(true);
+        for m in texts(40) {
+            eio.send(m).await.unwrap();
+        }
+        // The ping arrives at 2 s while the first POST is held; it is answered first.
+        eio.sleep(Duration::from_millis(2500)).await;
+        assert_eq!(h.server.heartbeats().0, 1);
+        h.server.stall_posts(false);
+        eio.sleep(SECOND).await;
+    });
+    let bodies = h.server.post_bodies();
+    assert!(bodies[0].starts_with("4m0\u{1e}"), "{bodies:?}");
+    assert!(
+        bodies[1].starts_with("3\u{1e}4m"),
+        "the pong is not first: {bodies:?}"
+    );
+    assert_eq!(h.server.received_last(), texts(40));
+    assert_eq!(h.server.heartbeats(), (1, 1));
+    h.server.assert_no_violations();
+}
+
+#[test]
+fn send_waits_while_the_send_buffer_is_full_and_a_dropped_send_sends_nothing() {
+    for transports in [Transports::Polling, Transports::WebSocket] {
+        const BUFFER: usize = 8;
+        let h = Harness::new(ServerConfig {
+            echo: false,
+            ..ServerConfig::default()
+        });
+        let eio = h
+            .builder()
+            .transports(transports)
+            .send_buffer(BUFFER)
+            .build()
+            .unwrap();
+        let accepted = h.block_on(async {
+            let _events = connected(&h, &eio).await;
+            match transports {
+                Transports::Polling => h.server.stall_posts(true),
+                _ => h.server.stall_ws_writes(true),
+            }
+            let mut accepted = Vec::new();
+            for m in texts(1000) {
+                let mut send = Box::pin(eio.send(m.clone()));
+                // Let the driver take what it can before deciding that the send waits.
+                let done = futures::future::select(send.as_mut(), Box::pin(h.idle())).await;
+                match done {
+                    futures::future::Either::Left((r, _)) => {
+                        r.unwrap();
+                        accepted.push(m);
+                    }
+                    // Waiting: dropping it must send nothing.
+                    futures::future::Either::Right(_) => break,
+                }
+            }
+            accepted
+        });
+        assert!(
+            accepted.len() >= BUFFER && accepted.len() <= 4 * BUFFER,
+            "{transports:?}: {} sends accepted with a buffer of {BUFFER}",
+            accepted.len()
+        );
+        h.block_on(async {
+            match transports {
+                Transports::Polling => h.server.stall_posts(false),
+                _ => h.server.stall_ws_writes(false),
+            }
+            eio.send("after").await.unwrap();
+            eio.sleep(SECOND).await;
+        });
+        let mut want = accepted.clone();
+        want.push(Payload::from("after"));
+        assert_eq!(h.server.received_last(), want, "{transports:?}");
+        h.server.assert_no_violations();
+    }
+}
+
+/// A message handler that waits at a gate the test holds shut, and keeps what it got.
+fn gated_handler(
+    eio: &engineio::AsyncClient,
+) -> (
+    Arc<futures::lock::Mutex<()>>,
+    Arc<std::sync::Mutex<Vec<Payload>>>,
+) {
+    let gate = Arc::new(futures::lock::Mutex::new(()));
+    let got = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (g, seen) = (gate.clone(), got.clone());
+    eio.on_message(move |p| {
+        let (g, seen) = (g.clone(), seen.clone());
+        async move {
+            let _open = g.lock().await;
+            seen.lock().unwrap().push(p);
+        }
+    });
+    (gate, got)
+}
+
+#[test]
+fn a_slow_message_handler_pauses_reading_and_loses_nothing() {
+    for transports in [Transports::Polling, Transports::WebSocket] {
+        let h = Harness::new(ServerConfig {
+            max_per_poll: 4,
+            ..ServerConfig::default()
+        });
+        let eio = h
+            .builder()
+            .transports(transports)
+            .receive_buffer(4096)
+            .build()
+            .unwrap();
+        let (gate, got) = gated_handler(&eio);
+        let want: Vec<Payload> = (0..100)
+            .map(|i| Payload::from(format!("{i:04}").repeat(250)))
+            .collect();
+        h.block_on(async {
+            let shut = gate.lock().await;
+            // The stream is dropped at once: it holds nothing up.
+            drop(connected(&h, &eio).await);
+            for m in &want {
+                h.server.send(m.clone());
+            }
+            eio.sleep(Duration::from_secs(10)).await;
+            // 4 KiB of 1 kB messages: a handful taken, the rest left with the server.
+            assert!(
+                h.server.undelivered() >= 100 - 12,
+                "{transports:?}: only {} of 100 left with the server",
+                h.server.undelivered()
+            );
+            assert!(got.lock().unwrap().is_empty());
+            drop(shut);
+            eio.sleep(SECOND).await;
+        });
+        assert_eq!(*got.lock().unwrap(), want, "{transports:?}");
+        assert_eq!(h.server.undelivered(), 0);
+        h.server.assert_no_violations();
+    }
+}
+
+#[test]
+fn an_unread_event_stream_pauses_reading_until_it_is_dropped() {
+    for transports in [Transports::Polling, Transports::WebSocket] {
+        let h = Harness::new(ServerConfig {
+            max_per_poll: 4,
+            ..ServerConfig::default()
+        });
+        let eio = h
+            .builder()
+            .transports(transports)
+            .receive_buffer(4096)
+            .build()
+            .unwrap();
+        let count = Arc::new(AtomicUsize::new(0));
+        let c = count.clone();
+        eio.on_message(move |_| {
+            c.fetch_add(1, Ordering::SeqCst);
+            async {}
+        });
+        h.block_on(async {
+            let unread = eio.events();
+            eio.connect(h.url()).await.unwrap();
+            for i in 0..100 {
+                h.server.send(format!("{i:04}").repeat(250));
+            }
+            eio.sleep(Duration::from_secs(10)).await;
+            assert!(
+                h.server.undelivered() >= 100 - 12,
+                "{transports:?}: only {} of 100 left with the server",
+                h.server.undelivered()
+            );
+            drop(unread);
+            eio.sleep(SECOND).await;
+        });
+        assert_eq!(count.load(Ordering::SeqCst), 100, "{transports:?}");
+        assert_eq!(h.server.undelivered(), 0);
+    }
+}
+
+#[test]
+fn disconnect_waits_for_the_final_frames_no_longer_than_the_request_timeout() {
+    // A socket that takes the frames: disconnect returns at once, close packet first.
+    let h = Harness::new(ServerConfig::default());
+    let eio = h
+        .builder()
+        .transports(Transports::WebSocket)
+        .build()
+        .unwrap();
+    h.block_on(async {
+        let _events = connected(&h, &eio).await;
+        eio.send("last").await.unwrap();
+        let start = h.elapsed();
+        eio.disconnect().await.unwrap();
+        assert_eq!(h.elapsed(), start);
+    });
+    let inbox: Vec<Packet> = h.server.inbox().into_iter().map(|(_, p)| p).collect();
+    assert_eq!(inbox, vec![Packet::Message("last".into()), Packet::Close]);
+    assert!(!h.server.is_open());
+
+    // A socket that takes nothing: disconnect gives up after the request timeout.
+    let h = Harness::new(ServerConfig::default());
+    let eio = h
+        .builder()
+        .transports(Transports::WebSocket)
+        .request_timeout(Duration::from_secs(3))
+        .build()
+        .unwrap();
+    h.block_on(async {
+        let mut events = connected(&h, &eio).await;
+        h.server.stall_ws_writes(true);
+        eio.send("stuck").await.unwrap();
+        let start = h.elapsed();
+        eio.disconnect().await.unwrap();
+        assert_eq!(h.elapsed() - start, Duration::from_secs(3));
+        let end = next_event(&mut events, is_disconnect).await;
+        assert_eq!(
+            end,
+            ClientEvent::Disconnect(DisconnectReason::ClientDisconnect)
+        );
+    });
+    drop(eio);
+    assert_no_client_tasks(&h);
+}
+
+#[test]
+fn every_disconnect_call_returns_once_closed_and_wait_returns_after_the_handler() {
+    for transports in [Transports::Polling, Transports::WebSocket] {
+        let h = Harness::new(ServerConfig::default());
+        let eio = h.builder().transports(transports).build().unwrap();
+        let handled = Arc::new(AtomicUsize::new(0));
+        let seen = handled.clone();
+        let clock = eio.clone();
+        eio.on_disconnect(move |_| {
+            let (seen, clock) = (seen.clone(), clock.clone());
+            async move {
+                // A slow handler: wait() must wait for it.
+                clock.sleep(Duration::from_secs(2)).await;
+                seen.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        h.block_on(async {
+            let _events = connected(&h, &eio).await;
+            // Over polling the close packet travels in a POST, held here for a second:
+            // the connection is closed when it is answered.
+            let hold = if transports == Transports::Polling {
+                h.server.stall_posts(true);
+                SECOND
+            } else {
+                Duration::ZERO
+            };
+            let start = h.elapsed();
+            let h = &h;
+            let returned = |label: &'static str| {
+                let eio = eio.clone();
+                async move {
+                    eio.disconnect().await.unwrap();
+                    (label, h.elapsed() - start, h.server.is_open())
+                }
+            };
+            let release = async {
+                eio.sleep(hold).await;
+                h.server.stall_posts(false);
+            };
+            let (a, b, (), c) =
+                futures::join!(returned("first"), returned("second"), release, async {
+                    eio.wait().await;
+                    (h.elapsed() - start, handled.load(Ordering::SeqCst))
+                });
+            for (label, at, server_open) in [a, b] {
+                assert_eq!(
+                    at, hold,
+                    "{transports:?}: the {label} disconnect() returned at {at:?}"
+                );
+                assert!(
+                    !server_open,
+                    "{transports:?}: {label} returned before the server saw the close"
+                );
+            }
+            assert_eq!(
+                c,
+                (hold + 2 * SECOND, 1),
+                "{transports:?}: wait() returned before the handler ran"
+            );
+            // Once more, on a closed client: nothing to wait for.
+            eio.disconnect().await.unwrap();
+            eio.wait().await;
+            assert_eq!(h.elapsed() - start, hold + 2 * SECOND);
+        });
+        assert_eq!(handled.load(Ordering::SeqCst), 1);
+        assert_eq!(eio.sid(), None);
+    }
+}
+
+#[test]
+fn message_order_survives_the_upgrade_both_ways() {
+    let h = Harness::new(ServerConfig::default());
+    h.server.delay_websocket(Duration::from_secs(2));
+    let eio = h.builder().transports(Transports::Upgrade).build().unwrap();
+    let mut events = eio.events();
+    let sent = texts(60);
+    h.block_on(async {
+        eio.connect(h.url()).await.unwrap();
+        // Polling, before the WebSocket opens.
+        for m in &sent[..20] {
+            eio.send(m.clone()).await.unwrap();
+            eio.sleep(Duration::from_millis(50)).await;
+        }
+        // A POST held across the probe: the upgrade must wait for it.
+        h.server.stall_posts(true);
+        for m in &sent[20..30] {
+            eio.send(m.clone()).await.unwrap();
+        }
+        eio.sleep(Duration::from_millis(1500)).await;
+        assert_eq!(eio.transport(), Some(TransportKind::Polling));
+        h.server.stall_posts(false);
+        // The upgrade completes; then WebSocket.
+        eio.sleep(Duration::from_millis(500)).await;
+        assert_eq!(eio.transport(), Some(TransportKind::WebSocket));
+        for m in &sent[30..] {
+            eio.send(m.clone()).await.unwrap();
+        }
+        let mut echoed = Vec::new();
+        while echoed.len() < sent.len() {
+            if let ClientEvent::Message(p) =
+                next_event(&mut events, |e| matches!(e, ClientEvent::Message(_))).await
+            {
+                echoed.push(p);
+            }
+        }
+        assert_eq!(echoed, sent, "the echoes came back out of order");
+    });
+    assert_eq!(h.server.received_last(), sent);
+    let transports: Vec<TransportKind> = h
+        .server
+        .inbox()
+        .into_iter()
+        .filter(|(_, p)| matches!(p, Packet::Message(_)))
+        .map(|(t, _)| t)
+        .collect();
+    assert!(
+        transports[..30]
+            .iter()
+            .all(|t| *t == TransportKind::Polling),
+        "{transports:?}"
+    );
+    assert!(
+        transports[30..]
+            .iter()
+            .all(|t| *t == TransportKind::WebSocket),
+        "{transports:?}"
+    );
+    h.server.assert_no_violations();
+}
+
+#[test]
+fn a_disconnect_handler_can_connect_again() {
+    let h = Harness::new(ServerConfig::default());
+    let eio = h.client();
+    let weak = eio.downgrade();
+    let connects = Arc::new(AtomicUsize::new(0));
+    let c = connects.clone();
+    eio.on_connect(move || {
+        c.fetch_add(1, Ordering::SeqCst);
+        async {}
+    });
+    let reconnected = Arc::new(AtomicUsize::new(0));
+    let r = reconnected.clone();
+    eio.on_disconnect(move |reason| {
+        let (weak, r) = (weak.clone(), r.clone());
+        async move {
+            if reason == DisconnectReason::ServerDisconnect(ServerClose::ClosePacket)
+                && r.fetch_add(1, Ordering::SeqCst) == 0
+            {
+                let eio = weak.upgrade().unwrap();
+                eio.connect("http://harness.test").await.unwrap();
+            }
+        }
+    });
+    let mut events = eio.events();
+    h.block_on(async {
+        eio.connect(h.url()).await.unwrap();
+        assert_eq!(eio.sid().as_deref(), Some("sid0"));
+        h.server.close();
+        let end = next_event(&mut events, is_disconnect).await;
+        assert_eq!(
+            end,
+            ClientEvent::Disconnect(DisconnectReason::ServerDisconnect(ServerClose::ClosePacket))
+        );
+        next_event(&mut events, |e| *e == ClientEvent::Connect).await;
+        assert_eq!(eio.sid().as_deref(), Some("sid1"));
+        eio.send("again").await.unwrap();
+        let echo = next_event(&mut events, |e| matches!(e, ClientEvent::Message(_))).await;
+        assert_eq!(echo, ClientEvent::Message(Payload::from("again")));
+        eio.disconnect().await.unwrap();
+        eio.wait().await;
+    });
+    assert_eq!(connects.load(Ordering::SeqCst), 2);
+    assert_eq!(h.server.sessions(), 2);
+    assert_eq!(h.server.received(1), vec![Payload::from("again")]);
+    drop((eio, events));
+    assert_no_client_tasks(&h);
+}
+
+#[test]
+fn a_dropped_connect_future_abandons_the_connection() {
+    for transports in [Transports::Polling, Transports::WebSocket] {
+        let h = Harness::new(ServerConfig::default());
+        h.server.stall_handshake(true);
+        if transports == Transports::WebSocket {
+            h.server.delay_websocket(Duration::from_secs(3600));
+        }
+        let eio = h.builder().transports(transports).build().unwrap();
+        h.block_on(async {
+            let connect = eio.connect(h.url());
+            let gave_up =
+                futures::future::select(Box::pin(connect), Box::pin(eio.sleep(SECOND))).await;
+            assert!(
+                matches!(gave_up, futures::future::Either::Right(_)),
+                "{transports:?}"
+            );
+            h.idle().await;
+        });
+        assert_no_client_tasks(&h);
+        assert_eq!(eio.sid(), None);
+        // The client is free to connect again.
+        h.server.stall_handshake(false);
+        h.server.delay_websocket(Duration::ZERO);
+        h.block_on(async {
+            let _events = connected(&h, &eio).await;
+            eio.send("works").await.unwrap();
+            eio.sleep(SECOND).await;
+        });
+        assert_eq!(
+            h.server.received_last(),
+            vec![Payload::from("works")],
+            "{transports:?}"
+        );
+    }
+}
+
+#[test]
+fn send_when_not_connected_hands_the_message_back() {
+    let h = Harness::new(ServerConfig::default());
+    let eio = h.client();
+    h.block_on(async {
+        assert!(matches!(eio.send("early").await, Err(Error::NotConnected)));
+        let _events = connected(&h, &eio).await;
+        h.server.close();
+        eio.wait().await;
+        assert!(matches!(eio.send("late").await, Err(Error::NotConnected)));
+    });
+    assert!(h.server.received_last().is_empty());
+}
+
+#[test]
+fn a_drop_of_every_handle_closes_the_connection() {
+    let h = Harness::new(ServerConfig::default());
+    let eio = h
+        .builder()
+        .transports(Transports::WebSocket)
+        .build()
+        .unwrap();
+    h.block_on(async {
+        let _events = connected(&h, &eio).await;
+    });
+    assert!(h.server.is_open());
+    drop(eio);
+    h.settle();
+    assert!(!h.server.is_open(), "the server did not see the close");
+    assert_no_client_tasks(&h);
+}
