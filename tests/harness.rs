@@ -649,3 +649,136 @@ fn a_drop_of_every_handle_closes_the_connection() {
     assert!(!h.server.is_open(), "the server did not see the close");
     assert_no_client_tasks(&h);
 }
+
+// ----- the client's own connectors, over the harness's in-memory network ---------------
+
+#[test]
+fn the_built_in_connectors_run_on_the_in_memory_network() {
+    let h = Harness::new(ServerConfig::default());
+    let eio = h.wire_builder().build().unwrap();
+    h.block_on(async {
+        let mut events = connected(&h, &eio).await;
+        eio.send("over hyper, then tungstenite").await.unwrap();
+        let echo = next_event(&mut events, |e| matches!(e, ClientEvent::Message(_))).await;
+        assert_eq!(
+            echo,
+            ClientEvent::Message(Payload::from("over hyper, then tungstenite"))
+        );
+        assert_eq!(eio.transport(), Some(TransportKind::WebSocket));
+        eio.send(vec![1u8, 2, 3]).await.unwrap();
+        let echo = next_event(&mut events, |e| matches!(e, ClientEvent::Message(_))).await;
+        assert_eq!(echo, ClientEvent::Message(Payload::from(vec![1u8, 2, 3])));
+        eio.disconnect().await.unwrap();
+    });
+    // The close packet and frame are on their way through the pipe: let them arrive.
+    h.settle();
+    assert!(h.server.upgraded());
+    assert!(!h.server.is_open());
+    h.server.assert_no_violations();
+    drop(eio);
+    assert_no_client_tasks(&h);
+    assert_eq!(h.network().open_connections(), 0, "sockets left open");
+}
+
+#[test]
+fn the_network_going_down_is_a_transport_error_at_once_on_every_transport() {
+    for transports in [
+        Transports::Polling,
+        Transports::WebSocket,
+        Transports::Upgrade,
+    ] {
+        let h = Harness::new(ServerConfig::default());
+        let eio = h.wire_builder().transports(transports).build().unwrap();
+        h.block_on(async {
+            let mut events = connected(&h, &eio).await;
+            eio.send("before").await.unwrap();
+            eio.sleep(SECOND).await;
+            if transports == Transports::Upgrade {
+                assert_eq!(eio.transport(), Some(TransportKind::WebSocket));
+            }
+            let at = h.elapsed();
+            h.network().down();
+            let end = next_event(&mut events, is_disconnect).await;
+            assert!(
+                matches!(
+                    end,
+                    ClientEvent::Disconnect(DisconnectReason::TransportError(_))
+                ),
+                "{transports:?}: {end:?}"
+            );
+            assert_eq!(h.elapsed(), at, "{transports:?}: not at once");
+            eio.wait().await;
+        });
+        drop(eio);
+        assert_no_client_tasks(&h);
+        assert_eq!(
+            h.network().open_connections(),
+            0,
+            "{transports:?}: sockets left open"
+        );
+    }
+}
+
+#[test]
+fn a_reset_of_idle_pooled_connections_loses_nothing_over_polling() {
+    let h = Harness::new(ServerConfig::default());
+    let eio = h
+        .wire_builder()
+        .transports(Transports::Polling)
+        .build()
+        .unwrap();
+    let sent = texts(30);
+    h.block_on(async {
+        let mut events = connected(&h, &eio).await;
+        for (i, m) in sent.iter().enumerate() {
+            eio.send(m.clone()).await.unwrap();
+            eio.sleep(Duration::from_millis(100)).await;
+            if i % 10 == 9 {
+                // The POST connection waits in the pool: reset it under the client.
+                h.network().reset_idle();
+            }
+        }
+        let mut echoed = Vec::new();
+        while echoed.len() < sent.len() {
+            match next_event(&mut events, |e| !matches!(e, ClientEvent::Connect)).await {
+                ClientEvent::Message(p) => echoed.push(p),
+                other => panic!("{other:?} after {} echoes", echoed.len()),
+            }
+        }
+        assert_eq!(echoed, sent);
+        eio.disconnect().await.unwrap();
+    });
+    assert_eq!(h.server.sessions(), 1, "a second session");
+    assert_eq!(h.server.received(0), sent);
+    assert!(
+        h.network().dials() > 3,
+        "the resets made the client dial again"
+    );
+    h.server.assert_no_violations();
+}
+
+#[test]
+fn a_reset_while_a_poll_is_pending_is_a_transport_error_at_once() {
+    let h = Harness::new(ServerConfig::default());
+    let eio = h
+        .wire_builder()
+        .transports(Transports::Polling)
+        .build()
+        .unwrap();
+    h.block_on(async {
+        let mut events = connected(&h, &eio).await;
+        eio.sleep(SECOND).await;
+        let at = h.elapsed();
+        h.network().reset();
+        let end = next_event(&mut events, is_disconnect).await;
+        assert!(
+            matches!(
+                end,
+                ClientEvent::Disconnect(DisconnectReason::TransportError(_))
+            ),
+            "{end:?}"
+        );
+        assert_eq!(h.elapsed(), at);
+    });
+    assert_eq!(h.server.sessions(), 1);
+}

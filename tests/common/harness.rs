@@ -31,8 +31,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use bytes::Bytes;
 use engineio::rt::{
-    ConnectorError, ConnectorErrorKind, Dialer, HttpConnector, Io, Runtime, Spawner, Timer,
-    WebSocketConnector, WsMessage, WsSink, WsStream,
+    ConnectorError, ConnectorErrorKind, HttpConnector, Runtime, Spawner, Timer, WebSocketConnector,
+    WsMessage, WsSink, WsStream,
 };
 use engineio::{
     AsyncClient, ClientBuilder, Frame, Handshake, Packet, Payload, TransportKind, payload,
@@ -43,6 +43,9 @@ use futures::task::ArcWake;
 use futures::{FutureExt, Sink, Stream, StreamExt};
 
 use super::counted::{Counts, counted};
+
+mod net;
+pub use net::Network;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -247,19 +250,6 @@ impl Spawner for Exec {
     }
 }
 
-/// A dialer for a world with no network: the harness's connectors never dial.
-struct NoNetwork;
-
-#[async_trait]
-impl Dialer for NoNetwork {
-    async fn dial(&self, host: &str, port: u16) -> std::io::Result<Box<dyn Io>> {
-        Err(std::io::Error::new(
-            std::io::ErrorKind::ConnectionRefused,
-            format!("the harness has no network ({host}:{port})"),
-        ))
-    }
-}
-
 // ----- the harness ---------------------------------------------------------------------
 
 /// The most times one `block_on` may poll a task: past it, something is spinning.
@@ -275,6 +265,7 @@ pub struct Harness {
     pub server: ScriptedServer,
     runtime: Runtime,
     counts: Counts,
+    network: Arc<Network>,
     idle: Arc<Mutex<Vec<IdleWaiter>>>,
 }
 
@@ -285,15 +276,17 @@ impl Harness {
             state: Mutex::new(ExecState::default()),
         });
         let clock = Clock::new();
-        let base = Runtime::new(exec.clone(), clock.clone(), Arc::new(NoNetwork));
-        let (runtime, counts) = counted(&base);
         let server = ScriptedServer::new(config, exec.clone(), clock.clone());
+        let network = Network::new(exec.clone(), server.clone());
+        let base = Runtime::new(exec.clone(), clock.clone(), network.clone());
+        let (runtime, counts) = counted(&base);
         Harness {
             exec,
             clock,
             server,
             runtime,
             counts,
+            network,
             idle: Arc::default(),
         }
     }
@@ -305,6 +298,18 @@ impl Harness {
             .runtime(self.runtime.clone())
             .http_connector(self.server.clone())
             .websocket_connector(self.server.clone())
+    }
+
+    /// A builder for a client that uses its own connectors (hyper's HTTP/1.1 with its
+    /// pool, the WebSocket handshake and tungstenite) over the harness's in-memory
+    /// [`Network`], which the scripted server answers on the other end.
+    pub fn wire_builder(&self) -> ClientBuilder {
+        AsyncClient::builder().runtime(self.runtime.clone())
+    }
+
+    /// The in-memory network under [`wire_builder`](Self::wire_builder)'s clients.
+    pub fn network(&self) -> &Network {
+        &self.network
     }
 
     /// A client with default options.
