@@ -26,6 +26,8 @@ struct Eio {
     /// Every stdout line so far, for failure messages.
     seen: Vec<String>,
     stderr: Arc<Mutex<String>>,
+    /// The threads that read stdout and stderr: they end when eio closes them.
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Eio {
@@ -40,7 +42,7 @@ impl Eio {
         let stdin = child.stdin.take();
         let out = child.stdout.take().expect("piped stdout");
         let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
+        let out_reader = std::thread::spawn(move || {
             for line in BufReader::new(out).lines() {
                 let Ok(line) = line else { break };
                 if tx.send(line).is_err() {
@@ -51,7 +53,7 @@ impl Eio {
         let mut err = child.stderr.take().expect("piped stderr");
         let stderr = Arc::new(Mutex::new(String::new()));
         let sink = stderr.clone();
-        std::thread::spawn(move || {
+        let err_reader = std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n @ 1..) = err.read(&mut buf) {
                 sink.lock()
@@ -66,7 +68,17 @@ impl Eio {
             pending: Vec::new(),
             seen: Vec::new(),
             stderr,
+            readers: vec![out_reader, err_reader],
         }
+    }
+
+    /// Once eio has exited: waits for the reader threads to reach the end of its output,
+    /// and takes the stdout lines not yet seen.
+    fn collect_output(&mut self) {
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        self.seen.extend(self.stdout.try_iter());
     }
 
     fn stderr(&self) -> String {
@@ -76,9 +88,7 @@ impl Eio {
     fn fail(&mut self, why: &str) -> ! {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        // Give the reader threads a moment to collect the last output.
-        std::thread::sleep(Duration::from_millis(100));
-        self.seen.extend(self.stdout.try_iter());
+        self.collect_output();
         panic!(
             "{why}\n--- eio stdout ---\n{}\n--- eio stderr ---\n{}",
             self.seen.join("\n"),
@@ -134,9 +144,7 @@ impl Eio {
         loop {
             match self.child.try_wait() {
                 Ok(Some(status)) => {
-                    // Let the reader threads drain the pipes.
-                    std::thread::sleep(Duration::from_millis(50));
-                    self.seen.extend(self.stdout.try_iter());
+                    self.collect_output();
                     return status.code().expect("eio exited by a signal");
                 }
                 Ok(None) if Instant::now() < deadline => {
@@ -188,6 +196,12 @@ fn text_messages_then_stdin_eof_is_a_client_disconnect() {
         .unwrap_or_else(|| eio.fail(&format!("bad connect line {connected:?}")))
         .to_owned();
     assert!(!sid.is_empty() && !sid.contains(' '), "{connected}");
+    // The connection opened on polling; an upgrade, however soon, is reported after it.
+    assert!(
+        event(&eio.seen[0]).starts_with("connected "),
+        "{:?}",
+        eio.seen
+    );
     eio.send("hello");
     eio.send("héllo €");
     eio.send("");

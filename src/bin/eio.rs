@@ -328,12 +328,6 @@ async fn run(o: Options) -> u8 {
 
     let mut line_no = 0u64;
     while let Some(input) = inputs.next().await {
-        if let Some(now) = client.transport() {
-            if now != transport {
-                transport = now;
-                emit(format_args!("upgraded transport={}", now.as_str()));
-            }
-        }
         match input {
             Input::Event(ClientEvent::Connect) => {
                 emit(format_args!(
@@ -378,6 +372,14 @@ async fn run(o: Options) -> u8 {
                 let _ = client.disconnect().await;
             }
             Input::Tick => {}
+        }
+        // After the input, not before: the Connect event names the transport the
+        // connection opened on, and an upgrade that came meanwhile is reported after it.
+        if let Some(now) = client.transport() {
+            if now != transport {
+                transport = now;
+                emit(format_args!("upgraded transport={}", now.as_str()));
+            }
         }
     }
     // Unreachable: the event stream never ends, and a disconnect returns above.
