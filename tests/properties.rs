@@ -4,13 +4,16 @@
 //! One test runs all properties so that it can count the cases it ran and insist on the
 //! total: at least 100,000 inputs across the decoders.
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use common::rules::{Checker, Ws};
 use engineio::{
-    ByteStr, Endpoint, Event, Frame, Handshake, HttpStatusError, Packet, Payload, Request, Session,
-    SessionConfig, Transmit, TransportFailure, Transports, payload,
+    ByteStr, Endpoint, Frame, Handshake, HttpStatusError, Packet, Payload, Request, Session,
+    SessionConfig, TransportFailure, Transports, payload,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -123,101 +126,54 @@ fn arb_input() -> impl Strategy<Value = Input> {
 }
 
 /// Feeds `inputs` to a session the way a driver would (answers only for requests it made),
-/// checking the session's invariants after each.
+/// checking the protocol rules (tests/common/rules.rs) after each.
 fn drive(transports: Transports, inputs: Vec<Input>) {
-    #[derive(PartialEq)]
-    enum Ws {
-        None,
-        Opening,
-        Open,
-    }
     let mut now = Instant::now();
     let mut config = SessionConfig::default();
     config.transports = transports;
+    let mut c = Checker::new(&config);
     let mut s = Session::new(Endpoint::parse("http://h").unwrap(), config, now);
-    let (mut get, mut post, mut ws) = (false, false, Ws::None);
-    let mut ended = false;
-    let mut inputs = inputs.into_iter();
-    loop {
-        while let Some(t) = s.poll_transmit(now) {
-            assert!(!ended || t == Transmit::WsClose, "{t:?} after the end");
-            match t {
-                Transmit::Get { .. } => {
-                    assert!(!get, "a second GET in flight");
-                    get = true;
-                }
-                Transmit::Post { body, .. } => {
-                    assert!(!post, "a second POST in flight");
-                    post = true;
-                    let n = payload::decode(body).map(Result::unwrap).count();
-                    assert!((1..=payload::MAX_PACKETS_PER_POST).contains(&n));
-                }
-                Transmit::WsOpen { .. } => {
-                    assert!(ws == Ws::None, "a second WebSocket");
-                    ws = Ws::Opening;
-                }
-                Transmit::WsSend(_) => assert!(ws == Ws::Open, "a frame on no socket"),
-                Transmit::WsClose => ws = Ws::None,
-            }
-        }
-        while let Some(e) = s.poll_event() {
-            assert!(!ended, "an event after the last one: {e:?}");
-            if matches!(e, Event::Disconnected(_) | Event::ConnectFailed(_)) {
-                ended = true;
-                assert!(s.is_closed());
-                assert_eq!(s.poll_timeout(), None);
-            }
-        }
-        let Some(input) = inputs.next() else { break };
+    c.drain(&mut s, now);
+    for input in inputs {
         match input {
-            Input::Response(true, status, body) if get => {
-                get = false;
-                s.handle_response(now, Request::Get, status, Bytes::from(body));
+            Input::Response(get, status, body) if c.in_flight(request(get)) => {
+                c.handle_response(&mut s, now, request(get), status, Bytes::from(body));
             }
-            Input::Response(false, status, body) if post => {
-                post = false;
-                s.handle_response(now, Request::Post, status, Bytes::from(body));
+            Input::Failed(get) if c.in_flight(request(get)) => {
+                let reset = TransportFailure::Io("reset".into());
+                c.handle_request_failed(&mut s, now, request(get), reset);
             }
-            Input::Failed(true) if get => {
-                get = false;
-                s.handle_request_failed(now, Request::Get, TransportFailure::Io("reset".into()));
+            Input::WsConnected if c.ws() == Ws::Opening => c.handle_ws_connected(&mut s, now),
+            Input::WsFrame(b, true) if c.ws() == Ws::Open => {
+                c.handle_ws_frame(&mut s, now, Frame::Binary(Bytes::from(b)))
             }
-            Input::Failed(false) if post => {
-                post = false;
-                s.handle_request_failed(now, Request::Post, TransportFailure::Io("reset".into()));
-            }
-            Input::WsConnected if ws == Ws::Opening => {
-                ws = Ws::Open;
-                s.handle_ws_connected(now);
-            }
-            Input::WsFrame(b, true) if ws == Ws::Open => {
-                s.handle_ws_frame(now, Frame::Binary(Bytes::from(b)))
-            }
-            Input::WsFrame(b, false) if ws == Ws::Open => {
+            Input::WsFrame(b, false) if c.ws() == Ws::Open => {
                 if let Ok(t) = ByteStr::from_utf8(Bytes::from(b)) {
-                    s.handle_ws_frame(now, Frame::Text(t));
+                    c.handle_ws_frame(&mut s, now, Frame::Text(t));
                 }
             }
-            Input::WsClosed(code) if ws == Ws::Open => {
-                ws = Ws::None;
-                s.handle_ws_closed(now, code, "");
+            Input::WsClosed(code) if c.ws() == Ws::Open => {
+                c.handle_ws_closed(&mut s, now, code, "")
             }
-            Input::WsFailed if ws != Ws::None => {
-                ws = Ws::None;
-                s.handle_ws_failed(now, TransportFailure::Io("eof".into()));
+            Input::WsFailed if c.ws() != Ws::None => {
+                c.handle_ws_failed(&mut s, now, TransportFailure::Io("eof".into()))
             }
             Input::Advance(ms) => {
                 now += Duration::from_millis(ms.into());
-                s.handle_timeout(now);
+                c.handle_timeout(&mut s, now);
             }
             Input::Send(p) => {
-                let open = s.is_open();
-                assert_eq!(s.send(p).is_ok(), open);
+                let _ = c.send(&mut s, p);
             }
-            Input::Close => s.close(),
+            Input::Close => c.close(&mut s),
             _ => {} // an answer to a request that was not made: a driver never reports it
         }
+        c.drain(&mut s, now);
     }
+}
+
+fn request(get: bool) -> Request {
+    if get { Request::Get } else { Request::Post }
 }
 
 #[test]

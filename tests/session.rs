@@ -1,14 +1,17 @@
 //! Deterministic tests of the session state machine: a scripted server, a fake clock, no
-//! sockets and no sleeps. Each test states one protocol rule.
+//! sockets and no sleeps. Each test states one protocol rule; every test also keeps all
+//! the rules of tests/common/rules.rs, checked on every transmit and event.
+
+mod common;
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use engineio::payload;
+use common::rules::Checker;
 use engineio::{
     DecodeError, DisconnectReason, Endpoint, Event, Frame, HttpStatusError, Packet, Payload,
-    Request, SendErrorKind, ServerClose, Session, SessionConfig, Transmit, TransportFailure,
-    TransportKind, Transports,
+    Request, SendError, SendErrorKind, ServerClose, Session, SessionConfig, Transmit,
+    TransportFailure, TransportKind, Transports,
 };
 
 const OPEN_UPGRADE: &str = r#"0{"sid":"s1","upgrades":["websocket"],"pingInterval":300,"pingTimeout":200,"maxPayload":1000000}"#;
@@ -16,23 +19,12 @@ const OPEN_POLLING: &str =
     r#"0{"sid":"s1","upgrades":[],"pingInterval":300,"pingTimeout":200,"maxPayload":1000000}"#;
 const OPEN_WS: &str = r#"0{"sid":"s1","upgrades":[],"pingInterval":300,"pingTimeout":200}"#;
 
-/// The client session and what a server would have seen of it, on a fake clock.
+/// The client session and what a server would have seen of it (the GET and POST in
+/// flight, the WebSocket, the packets received, the events), on a fake clock.
 struct Pair {
     session: Session,
     now: Instant,
-    /// The GET the client has in flight, if any.
-    get: Option<http::Uri>,
-    /// The POST the client has in flight, if any.
-    post: Option<Bytes>,
-    /// A WebSocket open was requested and not yet answered.
-    ws_open: Option<http::Uri>,
-    ws_is_open: bool,
-    ws_closed: bool,
-    /// Every packet the server received, with the transport it came on, in order.
-    inbox: Vec<(TransportKind, Packet)>,
-    /// Every body the client POSTed.
-    posts: Vec<String>,
-    events: Vec<Event>,
+    seen: Checker,
 }
 
 impl Pair {
@@ -45,17 +37,11 @@ impl Pair {
     fn with_config(config: SessionConfig) -> Pair {
         let now = Instant::now();
         let endpoint = Endpoint::parse("http://127.0.0.1:5000").unwrap();
+        let seen = Checker::new(&config);
         let mut pair = Pair {
             session: Session::new(endpoint, config, now),
             now,
-            get: None,
-            post: None,
-            ws_open: None,
-            ws_is_open: false,
-            ws_closed: false,
-            inbox: Vec::new(),
-            posts: Vec::new(),
-            events: Vec::new(),
+            seen,
         };
         pair.step();
         pair
@@ -67,10 +53,10 @@ impl Pair {
     /// `the_probe_goes_before_the_first_poll` for the other).
     fn polling(handshake: &str) -> Pair {
         let mut p = Pair::opened(handshake);
-        if p.get.is_none() && p.session.is_upgrading() {
+        if p.seen.get().is_none() && p.session.is_upgrading() {
             let hold = p.session.poll_timeout().expect("the poll hold") - p.now;
             p.advance(hold);
-            assert!(p.get.is_some(), "no poll after the hold");
+            assert!(p.seen.get().is_some(), "no poll after the hold");
         }
         p
     }
@@ -82,51 +68,9 @@ impl Pair {
         p
     }
 
-    /// Collects every transmit and event, checking the rules every transmit must keep.
+    /// Collects every transmit and event, checking the rules each must keep.
     fn step(&mut self) {
-        while let Some(t) = self.session.poll_transmit(self.now) {
-            match t {
-                Transmit::Get { uri } => {
-                    assert!(self.get.is_none(), "a second GET while one is in flight");
-                    self.get = Some(uri);
-                }
-                Transmit::Post { uri, body } => {
-                    assert!(self.post.is_none(), "a second POST while one is in flight");
-                    assert!(uri.query().unwrap().contains("&sid=s1"), "{uri}");
-                    let text = std::str::from_utf8(&body).unwrap().to_owned();
-                    for p in payload::decode(body.clone()) {
-                        let p = p.unwrap();
-                        assert!(
-                            !matches!(p, Packet::Ping(_)),
-                            "the client sent a ping over polling"
-                        );
-                        self.inbox.push((TransportKind::Polling, p));
-                    }
-                    self.posts.push(text);
-                    self.post = Some(body);
-                }
-                Transmit::WsOpen { uri } => {
-                    assert!(self.ws_open.is_none() && !self.ws_is_open);
-                    self.ws_open = Some(uri);
-                }
-                Transmit::WsSend(frame) => {
-                    assert!(self.ws_is_open, "a frame on a WebSocket that is not open");
-                    let p = Packet::decode_frame(frame).unwrap();
-                    if let Packet::Ping(d) = &p {
-                        assert_eq!(d, "probe", "the client sent a ping that is not a probe");
-                    }
-                    self.inbox.push((TransportKind::WebSocket, p));
-                }
-                Transmit::WsClose => {
-                    self.ws_closed = true;
-                    self.ws_is_open = false;
-                    self.ws_open = None;
-                }
-            }
-        }
-        while let Some(e) = self.session.poll_event() {
-            self.events.push(e);
-        }
+        self.seen.drain(&mut self.session, self.now);
     }
 
     fn answer_get(&mut self, body: &str) {
@@ -134,14 +78,7 @@ impl Pair {
     }
 
     fn answer_get_status(&mut self, status: u16, body: &str) {
-        assert!(self.get.take().is_some(), "no GET in flight");
-        self.session.handle_response(
-            self.now,
-            Request::Get,
-            status,
-            Bytes::copy_from_slice(body.as_bytes()),
-        );
-        self.step();
+        self.answer(Request::Get, status, body);
     }
 
     fn answer_post(&mut self) {
@@ -149,44 +86,70 @@ impl Pair {
     }
 
     fn answer_post_status(&mut self, status: u16, body: &str) {
-        assert!(self.post.take().is_some(), "no POST in flight");
-        self.session.handle_response(
-            self.now,
-            Request::Post,
-            status,
-            Bytes::copy_from_slice(body.as_bytes()),
-        );
+        self.answer(Request::Post, status, body);
+    }
+
+    fn answer(&mut self, request: Request, status: u16, body: &str) {
+        assert!(self.seen.in_flight(request), "no {request:?} in flight");
+        let body = Bytes::copy_from_slice(body.as_bytes());
+        self.seen
+            .handle_response(&mut self.session, self.now, request, status, body);
         self.step();
     }
 
     fn ws_connect(&mut self) {
-        assert!(self.ws_open.take().is_some(), "no WebSocket open requested");
-        self.ws_is_open = true;
-        self.session.handle_ws_connected(self.now);
+        assert!(
+            self.seen.ws_opening().is_some(),
+            "no WebSocket open requested"
+        );
+        self.seen.handle_ws_connected(&mut self.session, self.now);
         self.step();
     }
 
     fn ws_recv(&mut self, text: &str) {
-        self.session
-            .handle_ws_frame(self.now, Frame::Text(text.into()));
+        self.seen
+            .handle_ws_frame(&mut self.session, self.now, Frame::Text(text.into()));
         self.step();
+    }
+
+    /// The WebSocket fails (not stepped).
+    fn ws_failed(&mut self, error: TransportFailure) {
+        self.seen
+            .handle_ws_failed(&mut self.session, self.now, error);
+    }
+
+    /// The server closes the WebSocket with a close frame (not stepped).
+    fn ws_closed(&mut self, code: u16, reason: &str) {
+        self.seen
+            .handle_ws_closed(&mut self.session, self.now, code, reason);
     }
 
     fn advance(&mut self, d: Duration) {
         self.now += d;
         if self.session.poll_timeout().is_some_and(|t| t <= self.now) {
-            self.session.handle_timeout(self.now);
+            self.seen.handle_timeout(&mut self.session, self.now);
         }
         self.step();
     }
 
+    /// Queues a message (not stepped).
+    fn queue(&mut self, m: impl Into<Payload>) -> Result<(), SendError> {
+        self.seen.send(&mut self.session, m)
+    }
+
     fn send(&mut self, s: &str) {
-        self.session.send(s).unwrap();
+        self.queue(s).unwrap();
         self.step();
     }
 
+    /// Closes the session from the client side (not stepped).
+    fn close(&mut self) {
+        self.seen.close(&mut self.session);
+    }
+
     fn messages(&self) -> Vec<String> {
-        self.events
+        self.seen
+            .events()
             .iter()
             .filter_map(|e| match e {
                 Event::Message(Payload::Text(t)) => Some(t.to_string()),
@@ -197,7 +160,8 @@ impl Pair {
 
     /// Text messages the server received, in order, over any transport.
     fn received(&self) -> Vec<String> {
-        self.inbox
+        self.seen
+            .inbox()
             .iter()
             .filter_map(|(_, p)| match p {
                 Packet::Message(Payload::Text(t)) => Some(t.to_string()),
@@ -207,7 +171,7 @@ impl Pair {
     }
 
     fn last_event(&self) -> &Event {
-        self.events.last().expect("no event")
+        self.seen.events().last().expect("no event")
     }
 
     /// Opens the probe socket and answers the probe: the upgrade then waits for the
@@ -228,14 +192,14 @@ fn disconnected(reason: DisconnectReason) -> Event {
 fn handshake_is_a_polling_get_and_later_requests_carry_the_sid() {
     let mut p = Pair::new(Transports::Polling);
     assert_eq!(
-        p.get.as_ref().unwrap().to_string(),
+        p.seen.get().unwrap().to_string(),
         "http://127.0.0.1:5000/engine.io/?EIO=4&transport=polling"
     );
     p.answer_get(OPEN_POLLING);
-    assert_eq!(p.events, vec![Event::Connected]);
+    assert_eq!(p.seen.events(), vec![Event::Connected]);
     assert_eq!(p.session.sid(), Some("s1"));
     assert_eq!(
-        p.get.as_ref().unwrap().query(),
+        p.seen.get().unwrap().query(),
         Some("EIO=4&transport=polling&sid=s1")
     );
 }
@@ -244,39 +208,39 @@ fn handshake_is_a_polling_get_and_later_requests_carry_the_sid() {
 fn packets_after_the_open_packet_are_processed_in_order() {
     let mut p = Pair::new(Transports::Polling);
     p.answer_get(&format!("{OPEN_POLLING}\x1e4hello\x1e2\x1e4world"));
-    assert_eq!(p.events[0], Event::Connected);
+    assert_eq!(p.seen.events()[0], Event::Connected);
     assert_eq!(p.messages(), ["hello", "world"]);
     // The ping in the handshake response was answered.
-    assert_eq!(p.posts, ["3"]);
+    assert_eq!(p.seen.posts(), ["3"]);
 }
 
 #[test]
 fn websocket_only_opens_directly_and_needs_the_open_packet_first() {
     let mut p = Pair::new(Transports::WebSocket);
-    assert!(p.get.is_none());
+    assert!(p.seen.get().is_none());
     assert_eq!(
-        p.ws_open.as_ref().unwrap().to_string(),
+        p.seen.ws_opening().unwrap().to_string(),
         "ws://127.0.0.1:5000/engine.io/?EIO=4&transport=websocket"
     );
     p.ws_connect();
-    assert!(p.events.is_empty());
+    assert!(p.seen.events().is_empty());
     p.ws_recv(OPEN_WS);
-    assert_eq!(p.events, vec![Event::Connected]);
+    assert_eq!(p.seen.events(), vec![Event::Connected]);
     assert_eq!(p.session.transport(), TransportKind::WebSocket);
     p.send("hi");
     assert_eq!(p.received(), ["hi"]);
-    assert!(p.get.is_none() && p.post.is_none());
+    assert!(p.seen.get().is_none() && p.seen.post().is_none());
 
     let mut p = Pair::new(Transports::WebSocket);
     p.ws_connect();
     p.ws_recv("4too early");
     assert_eq!(
-        p.events,
+        p.seen.events(),
         vec![Event::ConnectFailed(TransportFailure::Decode(
             DecodeError::ExpectedOpen
         ))]
     );
-    assert!(p.ws_closed);
+    assert!(p.seen.ws_close_sent());
 }
 
 #[test]
@@ -286,7 +250,7 @@ fn a_v3_server_is_reported_as_such() {
         r#"97:0{"sid":"x","upgrades":["websocket"],"pingInterval":25000,"pingTimeout":5000}"#,
     );
     assert_eq!(
-        p.events,
+        p.seen.events(),
         vec![Event::ConnectFailed(TransportFailure::Decode(
             DecodeError::ProtocolV3
         ))]
@@ -302,7 +266,7 @@ fn handshake_http_error_carries_the_servers_message() {
         r#"{"code":5,"message":"Unsupported protocol version"}"#,
     );
     assert_eq!(
-        p.events,
+        p.seen.events(),
         vec![Event::ConnectFailed(TransportFailure::Http(
             HttpStatusError {
                 status: 400,
@@ -317,10 +281,10 @@ fn handshake_http_error_carries_the_servers_message() {
 fn handshake_times_out_after_request_timeout() {
     let mut p = Pair::new(Transports::Polling);
     p.advance(Duration::from_millis(4999));
-    assert!(p.events.is_empty());
+    assert!(p.seen.events().is_empty());
     p.advance(Duration::from_millis(1));
     assert_eq!(
-        p.events,
+        p.seen.events(),
         vec![Event::ConnectFailed(TransportFailure::RequestTimeout)]
     );
 }
@@ -334,14 +298,14 @@ fn ping_is_answered_with_pong_carrying_its_data() {
     p.answer_get("2");
     p.answer_post();
     p.answer_get("2abc");
-    assert_eq!(p.posts, ["3", "3abc"]);
+    assert_eq!(p.seen.posts(), ["3", "3abc"]);
 
     let mut p = Pair::new(Transports::WebSocket);
     p.ws_connect();
     p.ws_recv(OPEN_WS);
     p.ws_recv("2");
     assert_eq!(
-        p.inbox,
+        p.seen.inbox(),
         vec![(TransportKind::WebSocket, Packet::Pong("".into()))]
     );
 }
@@ -355,8 +319,12 @@ fn a_pong_jumps_ahead_of_queued_messages() {
     p.answer_get("2");
     p.answer_post();
     // The first POST was already on its way; the pong leads the next one.
-    assert_eq!(p.posts[0], "4m0");
-    assert!(p.posts[1].starts_with("3\x1e4m1\x1e"), "{:?}", p.posts[1]);
+    assert_eq!(p.seen.posts()[0], "4m0");
+    assert!(
+        p.seen.posts()[1].starts_with("3\x1e4m1\x1e"),
+        "{:?}",
+        p.seen.posts()[1]
+    );
 }
 
 #[test]
@@ -368,7 +336,7 @@ fn a_ping_flood_leaves_one_unsent_pong() {
     p.answer_get("2last");
     assert_eq!(p.session.queued(), 1, "one pong answers every ping so far");
     p.answer_post();
-    assert_eq!(p.posts.last().unwrap(), "3last");
+    assert_eq!(p.seen.posts().last().unwrap(), "3last");
 }
 
 #[test]
@@ -378,7 +346,7 @@ fn missing_ping_deadline_is_a_transport_error_exactly_at_interval_plus_timeout()
     p.advance(Duration::from_millis(250));
     p.answer_get("2"); // the deadline restarts here: 500 ms from now
     p.advance(Duration::from_millis(499));
-    assert!(p.session.is_open(), "{:?}", p.events);
+    assert!(p.session.is_open(), "{:?}", p.seen.events());
     p.advance(Duration::from_millis(1));
     assert_eq!(
         p.last_event(),
@@ -401,7 +369,7 @@ fn ping_timeout_over_websocket_closes_the_socket() {
             TransportFailure::PingTimeout
         ))
     );
-    assert!(p.ws_closed);
+    assert!(p.seen.ws_close_sent());
 }
 
 // ----- polling writes ------------------------------------------------------------------
@@ -414,8 +382,8 @@ fn one_post_at_a_time_and_at_most_16_packets_each() {
     }
     let counts: Vec<usize> = {
         let mut v = Vec::new();
-        while p.post.is_some() {
-            v.push(p.posts.last().unwrap().split('\x1e').count());
+        while p.seen.post().is_some() {
+            v.push(p.seen.posts().last().unwrap().split('\x1e').count());
             p.answer_post();
         }
         v
@@ -436,8 +404,8 @@ fn a_higher_packet_cap_carries_more_per_post() {
         p.send(&i.to_string());
     }
     let mut counts = Vec::new();
-    while p.post.is_some() {
-        counts.push(p.posts.last().unwrap().split('\x1e').count());
+    while p.seen.post().is_some() {
+        counts.push(p.seen.posts().last().unwrap().split('\x1e').count());
         p.answer_post();
     }
     assert_eq!(counts, [1, 256, 43]);
@@ -450,17 +418,17 @@ fn posts_stay_under_max_payload_and_an_oversize_packet_goes_alone() {
     let open =
         r#"0{"sid":"s1","upgrades":[],"pingInterval":300,"pingTimeout":200,"maxPayload":12}"#;
     let mut p = Pair::polling(open);
-    p.session.send("aaaa").unwrap(); // "4aaaa" = 5 bytes
-    p.session.send("bbbb").unwrap(); // + 1 + 5 = 11
-    p.session.send("cccc").unwrap(); // + 1 + 5 = 17 > 12
-    p.session.send("x".repeat(40)).unwrap();
-    p.session.send("dd").unwrap();
+    p.queue("aaaa").unwrap(); // "4aaaa" = 5 bytes
+    p.queue("bbbb").unwrap(); // + 1 + 5 = 11
+    p.queue("cccc").unwrap(); // + 1 + 5 = 17 > 12
+    p.queue("x".repeat(40)).unwrap();
+    p.queue("dd").unwrap();
     p.step();
-    while p.post.is_some() {
+    while p.seen.post().is_some() {
         p.answer_post();
     }
     assert_eq!(
-        p.posts,
+        p.seen.posts(),
         [
             "4aaaa\x1e4bbbb".to_owned(),
             "4cccc".to_owned(),
@@ -473,20 +441,22 @@ fn posts_stay_under_max_payload_and_an_oversize_packet_goes_alone() {
 #[test]
 fn binary_goes_out_as_base64_over_polling_and_raw_over_websocket() {
     let mut p = Pair::polling(OPEN_POLLING);
-    p.session.send(vec![1u8, 2, 3, 4]).unwrap();
+    p.queue(vec![1u8, 2, 3, 4]).unwrap();
     p.step();
-    assert_eq!(p.posts, ["bAQIDBA=="]);
+    assert_eq!(p.seen.posts(), ["bAQIDBA=="]);
 
     let mut p = Pair::new(Transports::WebSocket);
     p.ws_connect();
     p.ws_recv(OPEN_WS);
-    p.session.send(vec![1u8, 2, 3, 4]).unwrap();
+    p.queue(vec![1u8, 2, 3, 4]).unwrap();
+    let t = p.session.poll_transmit(p.now);
     assert_eq!(
-        p.session.poll_transmit(p.now),
+        t,
         Some(Transmit::WsSend(Frame::Binary(Bytes::from_static(&[
             1, 2, 3, 4
         ]))))
     );
+    p.seen.transmit(&p.session, t.unwrap());
 }
 
 #[test]
@@ -518,15 +488,12 @@ fn a_bad_packet_keeps_the_ones_before_it_and_ends_the_session() {
 #[test]
 fn send_before_open_and_after_close_is_refused_with_the_message_handed_back() {
     let mut p = Pair::new(Transports::Polling);
-    let e = p.session.send("early").unwrap_err();
+    let e = p.queue("early").unwrap_err();
     assert_eq!(e.kind, SendErrorKind::NotConnected);
     assert_eq!(e.payload, Payload::from("early"));
     p.answer_get(OPEN_POLLING);
-    p.session.close();
-    assert_eq!(
-        p.session.send("late").unwrap_err().kind,
-        SendErrorKind::Closed
-    );
+    p.close();
+    assert_eq!(p.queue("late").unwrap_err().kind, SendErrorKind::Closed);
 }
 
 // ----- closing -------------------------------------------------------------------------
@@ -542,7 +509,7 @@ fn server_close_packet_over_polling_is_server_disconnect() {
             "{body:?}"
         );
         assert!(p.session.is_closed());
-        assert!(p.get.is_none() && p.post.is_none());
+        assert!(p.seen.get().is_none() && p.seen.post().is_none());
         assert!(!p.messages().contains(&"after".to_owned()));
     }
 }
@@ -605,17 +572,17 @@ fn server_close_over_websocket_packet_or_frame() {
         p.last_event(),
         &disconnected(DisconnectReason::ServerDisconnect(ServerClose::ClosePacket))
     );
-    assert!(p.ws_closed);
+    assert!(p.seen.ws_close_sent());
     // A late close frame after it changes nothing.
-    p.session.handle_ws_closed(p.now, 1000, "");
+    p.ws_closed(1000, "");
     p.step();
-    assert_eq!(p.events.len(), 2);
+    assert_eq!(p.seen.events().len(), 2);
 
     // A close frame without a close packet (node) is a server disconnect too.
     let mut p = Pair::new(Transports::WebSocket);
     p.ws_connect();
     p.ws_recv(OPEN_WS);
-    p.session.handle_ws_closed(p.now, 1005, "");
+    p.ws_closed(1005, "");
     p.step();
     assert_eq!(
         p.last_event(),
@@ -631,8 +598,7 @@ fn server_close_over_websocket_packet_or_frame() {
     let mut p = Pair::new(Transports::WebSocket);
     p.ws_connect();
     p.ws_recv(OPEN_WS);
-    p.session
-        .handle_ws_failed(p.now, TransportFailure::Io("reset".into()));
+    p.ws_failed(TransportFailure::Io("reset".into()));
     p.step();
     assert_eq!(
         p.last_event(),
@@ -646,15 +612,15 @@ fn server_close_over_websocket_packet_or_frame() {
 fn client_close_over_polling_posts_queued_messages_then_close() {
     let mut p = Pair::polling(OPEN_POLLING);
     p.send("a"); // goes out at once
-    p.session.send("b").unwrap();
-    p.session.close();
+    p.queue("b").unwrap();
+    p.close();
     p.step();
     assert!(
         !p.session.is_closed(),
         "closed before the close packet was sent"
     );
     p.answer_post();
-    assert_eq!(p.posts, ["4a", "4b\x1e1"]);
+    assert_eq!(p.seen.posts(), ["4a", "4b\x1e1"]);
     assert!(!p.session.is_closed());
     p.answer_post();
     assert_eq!(
@@ -668,8 +634,8 @@ fn client_close_over_polling_posts_queued_messages_then_close() {
 fn a_failure_while_closing_that_loses_messages_is_a_transport_error() {
     let mut p = Pair::polling(OPEN_POLLING);
     p.send("a"); // in flight
-    p.session.send("b").unwrap();
-    p.session.close();
+    p.queue("b").unwrap();
+    p.close();
     p.step();
     p.answer_post_status(413, "");
     assert!(
@@ -678,16 +644,16 @@ fn a_failure_while_closing_that_loses_messages_is_a_transport_error() {
             Event::Disconnected(DisconnectReason::TransportError(_))
         ),
         "{:?}",
-        p.events
+        p.seen.events()
     );
 }
 
 #[test]
 fn client_close_over_polling_finishes_even_if_the_post_times_out() {
     let mut p = Pair::polling(OPEN_POLLING);
-    p.session.close();
+    p.close();
     p.step();
-    assert_eq!(p.posts, ["1"]);
+    assert_eq!(p.seen.posts(), ["1"]);
     p.advance(Duration::from_secs(5));
     assert_eq!(
         p.last_event(),
@@ -700,11 +666,11 @@ fn client_close_over_websocket_sends_close_packet_then_close_frame() {
     let mut p = Pair::new(Transports::WebSocket);
     p.ws_connect();
     p.ws_recv(OPEN_WS);
-    p.session.send("bye").unwrap();
-    p.session.close();
+    p.queue("bye").unwrap();
+    p.close();
     p.step();
     assert_eq!(
-        p.inbox,
+        p.seen.inbox(),
         vec![
             (
                 TransportKind::WebSocket,
@@ -713,7 +679,7 @@ fn client_close_over_websocket_sends_close_packet_then_close_frame() {
             (TransportKind::WebSocket, Packet::Close)
         ]
     );
-    assert!(p.ws_closed);
+    assert!(p.seen.ws_close_sent());
     assert_eq!(
         p.last_event(),
         &disconnected(DisconnectReason::ClientDisconnect)
@@ -723,10 +689,10 @@ fn client_close_over_websocket_sends_close_packet_then_close_frame() {
 #[test]
 fn close_during_handshake_ends_at_once() {
     let mut p = Pair::new(Transports::Polling);
-    p.session.close();
+    p.close();
     p.step();
     assert_eq!(
-        p.events,
+        p.seen.events(),
         vec![disconnected(DisconnectReason::ClientDisconnect)]
     );
     assert_eq!(p.session.poll_timeout(), None);
@@ -739,25 +705,25 @@ fn upgrade_probes_pauses_polling_then_sends_5_and_flushes() {
     let mut p = Pair::polling(OPEN_UPGRADE);
     // The probe socket opens while polling runs.
     assert_eq!(
-        p.ws_open.as_ref().unwrap().query(),
+        p.seen.ws_opening().unwrap().query(),
         Some("EIO=4&transport=websocket&sid=s1")
     );
-    assert!(p.get.is_some());
+    assert!(p.seen.get().is_some());
     p.ws_connect();
     assert_eq!(
-        p.inbox,
+        p.seen.inbox(),
         vec![(TransportKind::WebSocket, Packet::Ping("probe".into()))]
     );
     p.ws_recv("3probe");
     // Paused: writes wait, and the upgrade waits for the GET in flight.
-    p.session.send("during").unwrap();
+    p.queue("during").unwrap();
     p.step();
-    assert!(p.post.is_none());
+    assert!(p.seen.post().is_none());
     assert_eq!(p.session.transport(), TransportKind::Polling);
     p.answer_get("6");
     assert_eq!(p.session.transport(), TransportKind::WebSocket);
     assert_eq!(
-        p.inbox[1..],
+        p.seen.inbox()[1..],
         [
             (TransportKind::WebSocket, Packet::Upgrade),
             (
@@ -766,14 +732,14 @@ fn upgrade_probes_pauses_polling_then_sends_5_and_flushes() {
             ),
         ]
     );
-    assert!(p.events.contains(&Event::Upgraded));
-    assert!(p.get.is_none(), "polling went on after the upgrade");
+    assert!(p.seen.events().contains(&Event::Upgraded));
+    assert!(p.seen.get().is_none(), "polling went on after the upgrade");
     // And it keeps working over WebSocket.
     p.ws_recv("4after");
     p.ws_recv("2");
     assert_eq!(p.messages(), ["after"]);
     assert_eq!(
-        p.inbox.last().unwrap(),
+        p.seen.inbox().last().unwrap(),
         &(TransportKind::WebSocket, Packet::Pong("".into()))
     );
 }
@@ -782,7 +748,7 @@ fn upgrade_probes_pauses_polling_then_sends_5_and_flushes() {
 fn upgrade_waits_for_the_post_in_flight() {
     let mut p = Pair::polling(OPEN_UPGRADE);
     p.send("in flight");
-    assert!(p.post.is_some());
+    assert!(p.seen.post().is_some());
     p.upgrade_until_draining();
     p.answer_get("6");
     assert_eq!(p.session.transport(), TransportKind::Polling);
@@ -797,7 +763,10 @@ fn noop_before_3probe_does_not_leave_a_hanging_poll() {
     let mut p = Pair::polling(OPEN_UPGRADE);
     p.ws_connect();
     p.answer_get("6");
-    assert!(p.get.is_none(), "a poll was re-issued during the probe");
+    assert!(
+        p.seen.get().is_none(),
+        "a poll was re-issued during the probe"
+    );
     p.ws_recv("3probe");
     assert_eq!(p.session.transport(), TransportKind::WebSocket);
 }
@@ -807,7 +776,7 @@ fn a_poll_answered_with_only_noops_during_the_upgrade_is_not_repeated() {
     // engineioxide answers polls with `6` at once while it waits for the probe.
     let mut p = Pair::polling(OPEN_UPGRADE);
     p.answer_get("6");
-    assert!(p.get.is_none(), "the client would spin on noops");
+    assert!(p.seen.get().is_none(), "the client would spin on noops");
     p.ws_connect();
     p.ws_recv("3probe");
     assert_eq!(p.session.transport(), TransportKind::WebSocket);
@@ -815,36 +784,35 @@ fn a_poll_answered_with_only_noops_during_the_upgrade_is_not_repeated() {
     // A poll that brings data is repeated as usual.
     let mut p = Pair::polling(OPEN_UPGRADE);
     p.answer_get("4data\x1e6");
-    assert!(p.get.is_some());
+    assert!(p.seen.get().is_some());
 
     // And when the upgrade fails, polling resumes.
     let mut p = Pair::polling(OPEN_UPGRADE);
     p.answer_get("6");
-    p.session
-        .handle_ws_failed(p.now, TransportFailure::Io("refused".into()));
+    p.ws_failed(TransportFailure::Io("refused".into()));
     p.step();
-    assert!(p.get.is_some());
+    assert!(p.seen.get().is_some());
 }
 
 #[test]
 fn the_probe_goes_before_the_first_poll() {
     let mut p = Pair::opened(OPEN_UPGRADE);
-    assert!(p.ws_open.is_some());
-    assert!(p.get.is_none(), "a poll went out before the probe");
+    assert!(p.seen.ws_opening().is_some());
+    assert!(p.seen.get().is_none(), "a poll went out before the probe");
     // Writes go on by POST while the probe is on its way.
     p.send("early");
-    assert_eq!(p.posts, ["4early"]);
+    assert_eq!(p.seen.posts(), ["4early"]);
     p.answer_post();
     p.ws_connect();
     p.ws_recv("3probe");
     // Nothing to wait for: upgraded at once, without a single poll.
     assert_eq!(p.session.transport(), TransportKind::WebSocket);
-    assert!(p.events.contains(&Event::Upgraded));
+    assert!(p.seen.events().contains(&Event::Upgraded));
     assert_eq!(
-        p.inbox.last(),
+        p.seen.inbox().last(),
         Some(&(TransportKind::WebSocket, Packet::Upgrade))
     );
-    assert!(p.get.is_none());
+    assert!(p.seen.get().is_none());
     // What the server held meanwhile arrives over the WebSocket.
     p.ws_recv("4held");
     assert_eq!(p.messages(), ["held"]);
@@ -855,17 +823,20 @@ fn a_held_poll_resumes_after_a_second_so_pings_still_arrive_during_a_slow_probe(
     let open = r#"0{"sid":"s1","upgrades":["websocket"],"pingInterval":2000,"pingTimeout":1000}"#;
     let mut p = Pair::opened(open);
     p.ws_connect(); // 2probe sent; the answer is slow
-    assert!(p.get.is_none(), "polled before the probe had its chance");
+    assert!(
+        p.seen.get().is_none(),
+        "polled before the probe had its chance"
+    );
     p.advance(Duration::from_millis(999));
-    assert!(p.get.is_none());
+    assert!(p.seen.get().is_none());
     p.advance(Duration::from_millis(1));
-    assert!(p.get.is_some(), "the held poll did not resume");
+    assert!(p.seen.get().is_some(), "the held poll did not resume");
     // Polls go on while the probe is pending, so the server's pings arrive.
     p.advance(Duration::from_millis(1000));
     p.answer_get("2");
     p.advance(Duration::from_millis(2500));
-    assert!(p.session.is_open(), "{:?}", p.events);
-    assert_eq!(p.posts, ["3"]);
+    assert!(p.session.is_open(), "{:?}", p.seen.events());
+    assert_eq!(p.seen.posts(), ["3"]);
 }
 
 #[test]
@@ -874,10 +845,13 @@ fn several_noops_and_a_ping_during_the_pause() {
     p.upgrade_until_draining();
     // The server's ping arrives by polling during the pause: the pong waits for the WebSocket.
     p.answer_get("6\x1e6\x1e2\x1e6");
-    assert!(p.posts.is_empty(), "a POST went out during the pause");
+    assert!(
+        p.seen.posts().is_empty(),
+        "a POST went out during the pause"
+    );
     assert_eq!(p.session.transport(), TransportKind::WebSocket);
     assert_eq!(
-        p.inbox[1..],
+        p.seen.inbox()[1..],
         [
             (TransportKind::WebSocket, Packet::Upgrade),
             (TransportKind::WebSocket, Packet::Pong("".into())),
@@ -895,12 +869,11 @@ fn a_failed_probe_stays_on_polling_and_loses_nothing() {
         ("wrong answer", |p| p.ws_recv("3nope")),
         ("garbage", |p| p.ws_recv("x")),
         ("socket error", |p| {
-            p.session
-                .handle_ws_failed(p.now, TransportFailure::Io("reset".into()));
+            p.ws_failed(TransportFailure::Io("reset".into()));
             p.step();
         }),
         ("close frame", |p| {
-            p.session.handle_ws_closed(p.now, 1001, "going away");
+            p.ws_closed(1001, "going away");
             p.step();
         }),
         ("timeout", |p| p.advance(Duration::from_secs(10))),
@@ -917,11 +890,11 @@ fn a_failed_probe_stays_on_polling_and_loses_nothing() {
         assert!(
             matches!(p.last_event(), Event::UpgradeFailed(_)),
             "{name}: {:?}",
-            p.events
+            p.seen.events()
         );
         assert!(!p.session.is_upgrading(), "{name}");
         assert_eq!(p.session.transport(), TransportKind::Polling, "{name}");
-        assert!(p.get.is_some(), "{name}: polling did not resume");
+        assert!(p.seen.get().is_some(), "{name}: polling did not resume");
         p.send("after");
         p.answer_post();
         p.answer_get("4m2");
@@ -938,12 +911,11 @@ fn a_probe_that_fails_after_3probe_resumes_paused_writes() {
     p.upgrade_until_draining();
     p.send("paused");
     p.answer_get("6");
-    p.session
-        .handle_ws_failed(p.now, TransportFailure::Io("reset".into()));
+    p.ws_failed(TransportFailure::Io("reset".into()));
     p.step();
     p.answer_post();
     assert_eq!(p.session.transport(), TransportKind::Polling);
-    assert_eq!(p.posts, ["4first", "4paused"]);
+    assert_eq!(p.seen.posts(), ["4first", "4paused"]);
 }
 
 #[test]
@@ -957,7 +929,7 @@ fn a_probe_that_never_connects_is_abandoned_after_the_upgrade_timeout() {
         p.last_event(),
         &Event::UpgradeFailed(TransportFailure::RequestTimeout)
     );
-    assert!(p.ws_closed);
+    assert!(p.seen.ws_close_sent());
 }
 
 #[test]
@@ -967,7 +939,7 @@ fn message_order_survives_the_upgrade_in_both_directions() {
     let mut sent = 0;
     let mut send = |p: &mut Pair, n: usize| {
         for _ in 0..n {
-            p.session.send(format!("c{sent}")).unwrap();
+            p.queue(format!("c{sent}")).unwrap();
             sent += 1;
         }
         p.step();
@@ -981,7 +953,7 @@ fn message_order_survives_the_upgrade_in_both_directions() {
     send(&mut p, 20);
     p.answer_get("4s2\x1e6");
     // The POST that was in flight at 3probe finishes; then the upgrade completes.
-    while p.post.is_some() {
+    while p.seen.post().is_some() {
         p.answer_post();
     }
     assert_eq!(p.session.transport(), TransportKind::WebSocket);
@@ -992,12 +964,13 @@ fn message_order_survives_the_upgrade_in_both_directions() {
     assert_eq!(p.messages(), ["s0", "s1", "s2", "s3"]);
     // Nothing after the upgrade travelled by polling.
     let first_ws = p
-        .inbox
+        .seen
+        .inbox()
         .iter()
         .position(|(t, pk)| *t == TransportKind::WebSocket && *pk == Packet::Upgrade)
         .unwrap();
     assert!(
-        p.inbox[first_ws..]
+        p.seen.inbox()[first_ws..]
             .iter()
             .all(|(t, _)| *t == TransportKind::WebSocket)
     );
@@ -1006,10 +979,10 @@ fn message_order_survives_the_upgrade_in_both_directions() {
 #[test]
 fn no_upgrade_when_the_server_offers_none_or_polling_only_is_asked() {
     let p = Pair::polling(OPEN_POLLING);
-    assert!(p.ws_open.is_none());
+    assert!(p.seen.ws_opening().is_none());
     let mut p = Pair::new(Transports::Polling);
     p.answer_get(OPEN_UPGRADE);
-    assert!(p.ws_open.is_none());
+    assert!(p.seen.ws_opening().is_none());
     assert!(!p.session.is_upgrading());
 }
 
@@ -1017,10 +990,10 @@ fn no_upgrade_when_the_server_offers_none_or_polling_only_is_asked() {
 fn client_close_during_the_upgrade_abandons_the_probe_and_closes_over_polling() {
     let mut p = Pair::polling(OPEN_UPGRADE);
     p.upgrade_until_draining();
-    p.session.close();
+    p.close();
     p.step();
-    assert!(p.ws_closed);
-    assert_eq!(p.posts, ["1"]);
+    assert!(p.seen.ws_close_sent());
+    assert_eq!(p.seen.posts(), ["1"]);
     p.answer_post();
     assert_eq!(
         p.last_event(),
@@ -1062,16 +1035,16 @@ fn timestamps_are_added_only_when_asked() {
     config.transports = Transports::Polling;
     config.timestamp_requests = true;
     let mut p = Pair::with_config(config);
-    let first = p.get.clone().unwrap();
+    let first = p.seen.get().cloned().unwrap();
     p.answer_get(OPEN_POLLING);
-    let second = p.get.clone().unwrap();
+    let second = p.seen.get().cloned().unwrap();
     assert!(first.query().unwrap().contains("&t="), "{first}");
     assert_ne!(
         first.query(),
         second.query().map(|q| q.replace("&sid=s1", "")).as_deref()
     );
     let p = Pair::new(Transports::Polling);
-    assert!(!p.get.unwrap().query().unwrap().contains("&t="));
+    assert!(!p.seen.get().unwrap().query().unwrap().contains("&t="));
 }
 
 /// Found by the `session` fuzz target: a text message holding the payload separator,
@@ -1079,20 +1052,20 @@ fn timestamps_are_added_only_when_asked() {
 #[test]
 fn text_with_the_payload_separator_is_refused_on_polling_and_sent_on_websocket() {
     let mut p = Pair::polling(OPEN_POLLING);
-    let err = p.session.send("a\x1e[b").unwrap_err();
+    let err = p.queue("a\x1e[b").unwrap_err();
     assert_eq!(err.kind, engineio::SendErrorKind::RecordSeparator);
     assert_eq!(err.payload, Payload::from("a\x1e[b"));
     // Binary is base64 on polling: any byte goes.
-    p.session.send(vec![0x1eu8, b'[']).unwrap();
+    p.queue(vec![0x1eu8, b'[']).unwrap();
     p.step();
-    assert_eq!(p.posts, ["bHls="]);
+    assert_eq!(p.seen.posts(), ["bHls="]);
 
     let mut p = Pair::new(Transports::WebSocket);
     p.ws_connect();
     p.ws_recv(OPEN_POLLING);
     p.send("a\x1e[b");
     assert_eq!(
-        p.inbox.last(),
+        p.seen.inbox().last(),
         Some(&(
             TransportKind::WebSocket,
             Packet::Message(Payload::from("a\x1e[b"))

@@ -13,37 +13,28 @@
 //! request in flight, a frame on an open socket). In lenient mode it reports anything at
 //! any time; the session must not panic and its documented rules must still hold.
 //!
-//! Checked, beside no panic (from the docs of `Session`, `Transmit` and `Event`):
-//! - at most one GET and one POST in flight, and at most one WebSocket; frames are only
-//!   sent on an open WebSocket; no polling request after the upgrade;
-//! - a POST is UTF-8 packets: 1 to `max_packets_per_post` of them, within the server's
-//!   `maxPayload` unless alone;
-//! - the client never pings (except `2probe` on the probe socket); a pong echoes the data
-//!   of a ping the server sent; the close packet is sent only after `close()`, and last;
-//! - messages go out in the order they were queued, none twice, none lost while the
-//!   session lives (sent = transmitted + still queued);
-//! - `send` succeeds exactly when `is_open()`, except for text holding U+001E (the polling
-//!   separator) while on long-polling, and hands the message back otherwise, with
-//!   `NotConnected` before the handshake, `Closed` after, and `RecordSeparator`;
-//! - events: `Connected` first and at most once; messages and upgrade events only while
-//!   connected; `Upgraded` only after `5` was sent; `ConnectFailed` or `Disconnected` last,
-//!   after which the session `is_closed()`, has no deadline, and once drained transmits
-//!   nothing more; a disconnect without a connect is the client's own `close()`;
-//! - `is_open()`/`is_closed()` agree with the events; `is_closed()` stays true;
-//! - after `handle_timeout(now)`, the next deadline is in the future (no busy loop).
+//! Checked, beside no panic: every rule of tests/common/rules.rs (the checker this target
+//! shares with the session and property tests, included by path): requests in flight,
+//! URLs, POST contents, the client's packets (no ping but the probe, pongs that echo a
+//! ping, messages in order, none lost), the events and their order, `send`'s answers,
+//! `is_open()`/`is_closed()` against the events, and no deadline already past after
+//! `handle_timeout(now)`.
 #![no_main]
 
-use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use arbitrary::Arbitrary;
 use bytes::Bytes;
 use engineio::{
-    ByteStr, DisconnectReason, Endpoint, Event, Frame, Handshake, Packet, Payload, Request,
-    SendErrorKind, Session, SessionConfig, Transmit, TransportFailure, TransportKind, Transports,
-    payload,
+    ByteStr, Endpoint, Frame, Handshake, Packet, Payload, Request, Session, SessionConfig,
+    TransportFailure, Transports, payload,
 };
 use libfuzzer_sys::fuzz_target;
+
+#[path = "../../tests/common/rules.rs"]
+mod rules;
+
+use rules::{Checker, Ws};
 
 #[derive(Arbitrary, Debug, Clone, Copy, PartialEq)]
 enum Mode {
@@ -211,203 +202,6 @@ enum Op {
     Close,
 }
 
-#[derive(Debug, PartialEq)]
-enum Ws {
-    None,
-    Opening,
-    Open,
-}
-
-/// The driver: what it was asked to do, and what it saw.
-struct Driver {
-    mode: Mode,
-    max_packets: usize,
-    get: bool,
-    post: bool,
-    ws: Ws,
-    connected: bool,
-    ended: bool,
-    /// `is_closed()` was seen and the transmits drained after it.
-    drained_closed: bool,
-    close_called: bool,
-    close_sent: bool,
-    upgrade_sent: bool,
-    upgraded: bool,
-    /// Messages accepted by `send`, and how many of them went out.
-    sent: Vec<Payload>,
-    transmitted: usize,
-    /// The data of every ping the server may have sent.
-    pings: HashSet<ByteStr>,
-}
-
-impl Driver {
-    fn note_pings(&mut self, packets: impl Iterator<Item = Result<Packet, engineio::DecodeError>>) {
-        for p in packets {
-            if let Ok(Packet::Ping(d)) = p {
-                self.pings.insert(d);
-            }
-        }
-    }
-
-    /// A packet the client sent, over either transport.
-    fn client_packet(&mut self, p: Packet, on_ws: bool) {
-        match p {
-            Packet::Message(m) => {
-                assert!(!self.close_sent, "a message after the close packet");
-                assert!(
-                    self.transmitted < self.sent.len(),
-                    "a message that was never sent: {m:?}"
-                );
-                assert_eq!(m, self.sent[self.transmitted], "messages out of order");
-                self.transmitted += 1;
-            }
-            Packet::Pong(d) => {
-                assert!(self.pings.contains(&d), "a pong for no ping: {d:?}")
-            }
-            Packet::Close => {
-                assert!(self.close_called, "a close packet without close()");
-                assert!(!self.close_sent, "a second close packet");
-                self.close_sent = true;
-            }
-            Packet::Ping(d) if on_ws => {
-                assert_eq!(d, "probe", "the client never pings");
-                assert_eq!(self.mode, Mode::Upgrade);
-            }
-            Packet::Upgrade if on_ws => {
-                assert_eq!(self.mode, Mode::Upgrade);
-                assert!(!self.upgrade_sent, "a second upgrade packet");
-                self.upgrade_sent = true;
-            }
-            other => panic!("the client sent {other:?} (on the WebSocket: {on_ws})"),
-        }
-    }
-
-    fn drain(&mut self, s: &mut Session, now: Instant) {
-        while let Some(t) = s.poll_transmit(now) {
-            assert!(!self.drained_closed, "{t:?} after the session closed");
-            assert!(
-                !self.ended || t == Transmit::WsClose,
-                "{t:?} after the last event"
-            );
-            match t {
-                Transmit::Get { uri } => {
-                    assert!(!self.get, "a second GET in flight");
-                    assert!(!self.upgraded, "a GET after the upgrade");
-                    assert_ne!(self.mode, Mode::WebSocket);
-                    assert!(uri.query().unwrap_or("").contains("transport=polling"));
-                    self.get = true;
-                }
-                Transmit::Post { uri, body } => {
-                    assert!(!self.post, "a second POST in flight");
-                    assert!(!self.upgraded, "a POST after the upgrade");
-                    assert!(uri.query().unwrap_or("").contains("transport=polling"));
-                    self.post = true;
-                    assert!(
-                        std::str::from_utf8(&body).is_ok(),
-                        "a POST that is not UTF-8"
-                    );
-                    let packets: Vec<Packet> = payload::decode(body.clone())
-                        .collect::<Result<_, _>>()
-                        .expect("a POST decodes");
-                    let n = packets.len();
-                    assert!((1..=self.max_packets.max(1)).contains(&n), "{n} packets");
-                    if let Some(max) = s.handshake().and_then(|h| h.max_payload) {
-                        assert!(
-                            n == 1 || body.len() as u64 <= max,
-                            "{n} packets in {} bytes > maxPayload {max}",
-                            body.len()
-                        );
-                    }
-                    for p in packets {
-                        self.client_packet(p, false);
-                    }
-                }
-                Transmit::WsOpen { uri } => {
-                    assert_eq!(self.ws, Ws::None, "a second WebSocket");
-                    assert_ne!(self.mode, Mode::Polling);
-                    assert!(matches!(uri.scheme_str(), Some("ws" | "wss")));
-                    assert!(uri.query().unwrap_or("").contains("transport=websocket"));
-                    self.ws = Ws::Opening;
-                }
-                Transmit::WsSend(frame) => {
-                    assert_eq!(self.ws, Ws::Open, "a frame on no open WebSocket");
-                    let p = Packet::decode_frame(frame).expect("the client's frame decodes");
-                    self.client_packet(p, true);
-                }
-                Transmit::WsClose => self.ws = Ws::None,
-            }
-        }
-        if s.is_closed() {
-            self.drained_closed = true;
-        }
-
-        while let Some(e) = s.poll_event() {
-            assert!(!self.ended, "an event after the last one: {e:?}");
-            match e {
-                Event::Connected => {
-                    assert!(!self.connected, "connected twice");
-                    self.connected = true;
-                    assert!(s.sid().is_some_and(|sid| !sid.is_empty()));
-                    assert!(s.handshake().is_some());
-                }
-                Event::Message(_) => assert!(self.connected, "a message before connecting"),
-                Event::Upgraded => {
-                    assert!(self.connected && self.upgrade_sent && !self.upgraded);
-                    self.upgraded = true;
-                    assert_eq!(s.transport(), TransportKind::WebSocket);
-                }
-                Event::UpgradeFailed(_) => {
-                    assert!(self.connected && !self.upgraded);
-                    assert_eq!(self.mode, Mode::Upgrade);
-                }
-                Event::ConnectFailed(_) => {
-                    assert!(!self.connected, "ConnectFailed after Connected");
-                    self.ended = true;
-                }
-                Event::Disconnected(reason) => {
-                    if !self.connected {
-                        assert_eq!(reason, DisconnectReason::ClientDisconnect);
-                        assert!(self.close_called);
-                    }
-                    self.ended = true;
-                }
-                _ => {}
-            }
-        }
-
-        assert_eq!(
-            s.is_closed(),
-            self.ended,
-            "is_closed() and the events disagree"
-        );
-        assert_eq!(
-            s.is_open(),
-            self.connected && !self.close_called && !self.ended,
-            "is_open() and the events disagree"
-        );
-        if self.ended {
-            assert_eq!(s.poll_timeout(), None, "a deadline after the end");
-            assert!(!s.is_upgrading());
-        } else {
-            let queued_messages_at_most = s.queued();
-            assert!(
-                self.transmitted + queued_messages_at_most >= self.sent.len(),
-                "a message was lost: {} sent, {} out, {} queued",
-                self.sent.len(),
-                self.transmitted,
-                queued_messages_at_most
-            );
-        }
-        if s.is_upgrading() {
-            assert_eq!(self.mode, Mode::Upgrade);
-            assert!(self.connected);
-        }
-        if self.upgraded {
-            assert_eq!(s.transport(), TransportKind::WebSocket);
-        }
-    }
-}
-
 fuzz_target!(|input: Input| {
     let mut now = Instant::now();
     let mut config = SessionConfig::default();
@@ -425,101 +219,65 @@ fuzz_target!(|input: Input| {
     } else {
         "http://h:8080"
     };
-    let max_packets = config.max_packets_per_post;
+    let mut c = Checker::new(&config);
     let mut s = Session::new(Endpoint::parse(url).unwrap(), config, now);
-    let mut d = Driver {
-        mode: input.mode,
-        max_packets,
-        get: false,
-        post: false,
-        ws: Ws::None,
-        connected: false,
-        ended: false,
-        drained_closed: false,
-        close_called: false,
-        close_sent: false,
-        upgrade_sent: false,
-        upgraded: false,
-        sent: Vec::new(),
-        transmitted: 0,
-        pings: HashSet::new(),
-    };
     let lenient = input.lenient;
-    d.drain(&mut s, now);
+    c.drain(&mut s, now);
 
     for op in input.ops {
         match op {
             Op::Respond { get, status, body } => {
-                let (request, outstanding) = if get {
-                    (Request::Get, &mut d.get)
-                } else {
-                    (Request::Post, &mut d.post)
-                };
-                if !*outstanding && !lenient {
+                let request = if get { Request::Get } else { Request::Post };
+                if !c.in_flight(request) && !lenient {
                     continue;
                 }
-                *outstanding = false;
                 let status = match status {
                     Status::Ok => 200,
                     Status::BadRequest => 400,
                     Status::Other(n) => n,
                 };
-                let body = body.bytes();
-                if status == 200 && get {
-                    d.note_pings(payload::decode(body.clone()));
-                }
-                s.handle_response(now, request, status, body);
+                c.handle_response(&mut s, now, request, status, body.bytes());
             }
             Op::Fail { get } => {
-                let (request, outstanding) = if get {
-                    (Request::Get, &mut d.get)
-                } else {
-                    (Request::Post, &mut d.post)
-                };
-                if !*outstanding && !lenient {
+                let request = if get { Request::Get } else { Request::Post };
+                if !c.in_flight(request) && !lenient {
                     continue;
                 }
-                *outstanding = false;
-                s.handle_request_failed(now, request, TransportFailure::Io("reset".into()));
+                let reset = TransportFailure::Io("reset".into());
+                c.handle_request_failed(&mut s, now, request, reset);
             }
             Op::WsConnected => {
-                if d.ws == Ws::Opening {
-                    d.ws = Ws::Open;
-                } else if !lenient {
+                if c.ws() != Ws::Opening && !lenient {
                     continue;
                 }
-                s.handle_ws_connected(now);
+                c.handle_ws_connected(&mut s, now);
             }
             Op::WsFrame(frame) => {
-                if d.ws != Ws::Open && !lenient {
+                if c.ws() != Ws::Open && !lenient {
                     continue;
                 }
-                let frame = frame.frame();
-                d.note_pings(std::iter::once(Packet::decode_frame(frame.clone())));
-                s.handle_ws_frame(now, frame);
+                c.handle_ws_frame(&mut s, now, frame.frame());
             }
             Op::WsClosed { code, reason } => {
-                if d.ws == Ws::Open {
-                    d.ws = Ws::None;
-                } else if !lenient {
+                if c.ws() != Ws::Open && !lenient {
                     continue;
                 }
-                s.handle_ws_closed(now, code, &reason);
+                c.handle_ws_closed(&mut s, now, code, &reason);
             }
             Op::WsFailed => {
-                if d.ws != Ws::None {
-                    d.ws = Ws::None;
-                } else if !lenient {
+                if c.ws() == Ws::None && !lenient {
                     continue;
                 }
-                s.handle_ws_failed(now, TransportFailure::Io("eof".into()));
+                c.handle_ws_failed(&mut s, now, TransportFailure::Io("eof".into()));
             }
-            Op::Advance(ms) => advance(&mut s, &mut now, Duration::from_millis(ms.into())),
-            Op::AdvanceLong(ms) => advance(&mut s, &mut now, Duration::from_millis(ms.into())),
+            Op::Advance(ms) => advance(&mut c, &mut s, &mut now, Duration::from_millis(ms.into())),
+            Op::AdvanceLong(ms) => {
+                advance(&mut c, &mut s, &mut now, Duration::from_millis(ms.into()))
+            }
             Op::ToDeadline => {
                 if let Some(at) = s.poll_timeout() {
                     let by = at.saturating_duration_since(now);
-                    advance(&mut s, &mut now, by);
+                    advance(&mut c, &mut s, &mut now, by);
                 }
             }
             Op::Send(msg) => {
@@ -527,50 +285,18 @@ fuzz_target!(|input: Input| {
                     Msg::Text(t) => Payload::from(t),
                     Msg::Binary(b) => Payload::from(b),
                 };
-                let open = s.is_open();
-                let handshaking = !d.connected && !d.ended;
-                // Text holding the polling separator is refused while on long-polling.
-                let separator = payload
-                    .as_text()
-                    .is_some_and(|t| t.contains(char::from(payload::SEPARATOR)));
-                let on_polling = s.transport() == TransportKind::Polling;
-                match s.send(payload.clone()) {
-                    Ok(()) => {
-                        assert!(open, "send accepted while not open");
-                        assert!(!(separator && on_polling), "U+001E accepted on polling");
-                        d.sent.push(payload);
-                    }
-                    Err(e) => {
-                        assert_eq!(e.payload, payload, "the refused message is handed back");
-                        let want = if handshaking {
-                            SendErrorKind::NotConnected
-                        } else if !open {
-                            SendErrorKind::Closed
-                        } else if separator && on_polling {
-                            SendErrorKind::RecordSeparator
-                        } else {
-                            panic!("send refused while open: {e:?}")
-                        };
-                        assert_eq!(e.kind, want);
-                    }
-                }
+                let _ = c.send(&mut s, payload);
             }
-            Op::Close => {
-                d.close_called = true;
-                s.close();
-            }
+            Op::Close => c.close(&mut s),
         }
-        d.drain(&mut s, now);
+        c.drain(&mut s, now);
     }
 });
 
 /// Moves the fake clock forward and reports the time.
-fn advance(s: &mut Session, now: &mut Instant, by: Duration) {
+fn advance(c: &mut Checker, s: &mut Session, now: &mut Instant, by: Duration) {
     if let Some(later) = now.checked_add(by) {
         *now = later;
     }
-    s.handle_timeout(*now);
-    if let Some(at) = s.poll_timeout() {
-        assert!(at > *now, "a deadline already past after handle_timeout");
-    }
+    c.handle_timeout(s, *now);
 }

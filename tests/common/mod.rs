@@ -7,6 +7,7 @@ pub mod counted;
 pub mod embedded;
 pub mod harness;
 pub mod proxy;
+pub mod rules;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;

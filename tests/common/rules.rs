@@ -1,0 +1,582 @@
+//! The protocol rules every output of a [`Session`] must keep, checked from the server's
+//! side of the wire. One checker serves the session tests (tests/session.rs), the property
+//! tests (tests/properties.rs) and the `session` fuzz target (fuzz/fuzz_targets/session.rs
+//! includes this file by path, so it may use only engineio, bytes, http and std).
+//!
+//! A [`Checker`] stands beside a session and holds what its server and its driver know of
+//! it: the GET and POST in flight, the WebSocket, the pings sent, the packets received
+//! (with the transport each came on), the messages the application queued, the events.
+//! The driver chooses the inputs (a scripted server, proptest values, libFuzzer bytes)
+//! and feeds each through the checker's method of the same name as the session's
+//! (`handle_response`, `handle_ws_frame`, `send`, `close`, `handle_timeout`, …), which
+//! notes it and calls the session; then it calls [`Checker::drain`], which takes every
+//! transmit and event and checks them. A broken rule panics with a message that says which.
+//!
+//! # The rules, and why
+//!
+//! Transmits:
+//! - Nothing once the session closed and was drained: a closed session is done.
+//! - Nothing but `WsClose` after the last event: the end is the end, bar the close frame.
+//! - At most one GET in flight: a second concurrent poll makes the server close the session.
+//! - At most one POST in flight: POSTs must reach the server in order.
+//! - No GET or POST after the upgrade, nor in a WebSocket-only session: the server answers 400.
+//! - No `WsOpen` in a polling-only session, and at most one WebSocket at a time.
+//! - Every URL is the endpoint's for its transport (`ws`/`wss` for a WebSocket), with
+//!   `transport=`, and `sid` exactly when the session has one: the server routes by them.
+//! - A POST carries the sid: the server cannot place it otherwise.
+//! - A polling URL carries a `t` stamp exactly when `timestamp_requests` asks: some servers reject it.
+//! - A POST is UTF-8 text that decodes: it is sent as `text/plain;charset=UTF-8`.
+//! - A POST holds 1 to `max_packets_per_post` packets: python-engineio drops larger ones.
+//! - A POST of several packets stays within the handshake's `maxPayload`: else a 413.
+//! - `WsSend` only on an open WebSocket, and its frame decodes: there is nowhere else to send it.
+//!
+//! The packets the server receives:
+//! - A message is one the application queued, in order, once, never after the close packet.
+//! - A pong echoes the data of a ping the server sent: a v4 server drops unsolicited pongs.
+//! - The close packet only after `close()`, and once: it ends the session on the server.
+//! - No ping but `2probe`, on the WebSocket of an upgrade: engine.io 6 closes a client that pings.
+//! - One `5`, on the WebSocket of an upgrade: it switches the server's transport.
+//! - Nothing else (open, noop; upgrade on polling): those are the server's packets.
+//!
+//! Events:
+//! - No event after `ConnectFailed` or `Disconnected`: they are the last.
+//! - `Connected` at most once, and then the session has a non-empty sid and a handshake.
+//! - A message only after `Connected`: none can come before the open packet.
+//! - `Upgraded` after `Connected` and the `5`, once, and then the transport is WebSocket.
+//! - `UpgradeFailed` after `Connected` and before any `Upgraded`, in an upgrading session.
+//! - `ConnectFailed` never after `Connected`: an open session ends with `Disconnected`.
+//! - `Disconnected` without `Connected` only as the client's own `close()` in the handshake.
+//!
+//! The session's state, after every drain:
+//! - `is_closed()` exactly when the last event came, and it stays so.
+//! - `is_open()` exactly when connected, not closing and not ended: `send` relies on it.
+//! - Once ended: no deadline and no upgrade under way, so a driver can stop.
+//! - While it lives, no message is lost: every one queued was sent or is still queued.
+//! - An upgrade under way only in an upgrading session that is connected.
+//! - Once upgraded, the transport stays WebSocket.
+//!
+//! Commands and inputs:
+//! - `send` succeeds exactly when `is_open()`, unless it is text holding U+001E on
+//!   long-polling (the payload separator); a refusal hands the message back, with
+//!   `NotConnected` in the handshake, `Closed` after it, `RecordSeparator` for U+001E.
+//! - After `handle_timeout(now)` the next deadline is later than `now`: no busy loop.
+#![allow(dead_code)]
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use bytes::Bytes;
+use engineio::{
+    ByteStr, DecodeError, DisconnectReason, Event, Frame, Packet, Payload, Request, SendError,
+    SendErrorKind, Session, SessionConfig, Transmit, TransportFailure, TransportKind, Transports,
+    payload,
+};
+use http::Uri;
+
+/// The session's WebSocket, as its driver knows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ws {
+    /// None asked for, or the last one was closed or failed.
+    None,
+    /// `WsOpen` was transmitted and not yet reported connected.
+    Opening,
+    /// Reported connected.
+    Open,
+}
+
+/// The server's and the driver's view of one session, and the checks of the module docs.
+#[derive(Debug)]
+pub struct Checker {
+    transports: Transports,
+    max_packets: usize,
+    timestamps: bool,
+    get: Option<Uri>,
+    post: Option<Bytes>,
+    ws: Ws,
+    ws_uri: Option<Uri>,
+    ws_closes: usize,
+    connected: bool,
+    ended: bool,
+    /// `is_closed()` was seen and the transmits drained after it.
+    drained_closed: bool,
+    close_called: bool,
+    close_sent: bool,
+    upgrade_sent: bool,
+    upgraded: bool,
+    /// Messages accepted by `send`, and how many of them went out.
+    sent: Vec<Payload>,
+    transmitted: usize,
+    /// The data of every ping the server sent.
+    pings: HashSet<ByteStr>,
+    inbox: Vec<(TransportKind, Packet)>,
+    posts: Vec<String>,
+    events: Vec<Event>,
+}
+
+impl Checker {
+    /// A checker for a session made with `config`, before its first drain.
+    pub fn new(config: &SessionConfig) -> Checker {
+        Checker {
+            transports: config.transports,
+            max_packets: config.max_packets_per_post.max(1),
+            timestamps: config.timestamp_requests,
+            get: None,
+            post: None,
+            ws: Ws::None,
+            ws_uri: None,
+            ws_closes: 0,
+            connected: false,
+            ended: false,
+            drained_closed: false,
+            close_called: false,
+            close_sent: false,
+            upgrade_sent: false,
+            upgraded: false,
+            sent: Vec::new(),
+            transmitted: 0,
+            pings: HashSet::new(),
+            inbox: Vec::new(),
+            posts: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    // ----- what it saw ---------------------------------------------------------------
+
+    /// The URL of the GET in flight.
+    pub fn get(&self) -> Option<&Uri> {
+        self.get.as_ref()
+    }
+
+    /// The body of the POST in flight.
+    pub fn post(&self) -> Option<&Bytes> {
+        self.post.as_ref()
+    }
+
+    /// Whether a request of this kind is in flight.
+    pub fn in_flight(&self, request: Request) -> bool {
+        match request {
+            Request::Get => self.get.is_some(),
+            Request::Post => self.post.is_some(),
+        }
+    }
+
+    /// The WebSocket's state.
+    pub fn ws(&self) -> Ws {
+        self.ws
+    }
+
+    /// The URL of the WebSocket asked for and not yet connected.
+    pub fn ws_opening(&self) -> Option<&Uri> {
+        self.ws_uri.as_ref().filter(|_| self.ws == Ws::Opening)
+    }
+
+    /// Whether the session ever transmitted `WsClose`.
+    pub fn ws_close_sent(&self) -> bool {
+        self.ws_closes > 0
+    }
+
+    /// Every packet the server received, with the transport it came on, in order.
+    pub fn inbox(&self) -> &[(TransportKind, Packet)] {
+        &self.inbox
+    }
+
+    /// Every body the client POSTed, in order.
+    pub fn posts(&self) -> &[String] {
+        &self.posts
+    }
+
+    /// Every event, in order.
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// Whether `Connected` came.
+    pub fn connected(&self) -> bool {
+        self.connected
+    }
+
+    /// Whether the last event came.
+    pub fn ended(&self) -> bool {
+        self.ended
+    }
+
+    // ----- inputs and commands, noted then passed to the session -------------------------
+
+    /// Reports the answer to a request, as [`Session::handle_response`]; the request is no
+    /// longer in flight.
+    pub fn handle_response(
+        &mut self,
+        s: &mut Session,
+        now: Instant,
+        request: Request,
+        status: u16,
+        body: Bytes,
+    ) {
+        let was_in_flight = self.take(request);
+        if was_in_flight && request == Request::Get && status == 200 {
+            for p in payload::decode(body.clone()) {
+                self.note_ping(p);
+            }
+        }
+        s.handle_response(now, request, status, body);
+    }
+
+    /// Reports a request that failed, as [`Session::handle_request_failed`].
+    pub fn handle_request_failed(
+        &mut self,
+        s: &mut Session,
+        now: Instant,
+        request: Request,
+        error: TransportFailure,
+    ) {
+        self.take(request);
+        s.handle_request_failed(now, request, error);
+    }
+
+    /// Reports the WebSocket open, as [`Session::handle_ws_connected`].
+    pub fn handle_ws_connected(&mut self, s: &mut Session, now: Instant) {
+        if self.ws == Ws::Opening {
+            self.ws = Ws::Open;
+        }
+        s.handle_ws_connected(now);
+    }
+
+    /// Reports a frame from the server, as [`Session::handle_ws_frame`].
+    pub fn handle_ws_frame(&mut self, s: &mut Session, now: Instant, frame: Frame) {
+        if self.ws == Ws::Open {
+            self.note_ping(Packet::decode_frame(frame.clone()));
+        }
+        s.handle_ws_frame(now, frame);
+    }
+
+    /// Reports a close frame from the server, as [`Session::handle_ws_closed`]: the
+    /// socket is gone.
+    pub fn handle_ws_closed(&mut self, s: &mut Session, now: Instant, code: u16, reason: &str) {
+        self.ws = Ws::None;
+        s.handle_ws_closed(now, code, reason);
+    }
+
+    /// Reports the WebSocket failed, as [`Session::handle_ws_failed`]: the socket is gone.
+    pub fn handle_ws_failed(&mut self, s: &mut Session, now: Instant, error: TransportFailure) {
+        self.ws = Ws::None;
+        s.handle_ws_failed(now, error);
+    }
+
+    /// Reports the time, as [`Session::handle_timeout`], and checks the next deadline.
+    pub fn handle_timeout(&mut self, s: &mut Session, now: Instant) {
+        s.handle_timeout(now);
+        if let Some(at) = s.poll_timeout() {
+            assert!(at > now, "a deadline already past after handle_timeout");
+        }
+    }
+
+    /// Queues a message, as [`Session::send`], and checks the answer.
+    pub fn send(&mut self, s: &mut Session, payload: impl Into<Payload>) -> Result<(), SendError> {
+        let payload = payload.into();
+        let open = s.is_open();
+        let handshaking = !self.connected && !self.ended && !self.close_called;
+        let separator = payload
+            .as_text()
+            .is_some_and(|t| t.contains(char::from(payload::SEPARATOR)));
+        let on_polling = s.transport() == TransportKind::Polling;
+        let result = s.send(payload.clone());
+        match &result {
+            Ok(()) => {
+                assert!(open, "send accepted while not open");
+                assert!(!(separator && on_polling), "U+001E accepted on polling");
+                self.sent.push(payload);
+            }
+            Err(e) => {
+                assert_eq!(e.payload, payload, "the refused message is handed back");
+                let want = if handshaking {
+                    SendErrorKind::NotConnected
+                } else if !open {
+                    SendErrorKind::Closed
+                } else if separator && on_polling {
+                    SendErrorKind::RecordSeparator
+                } else {
+                    panic!("send refused while open: {e:?}")
+                };
+                assert_eq!(e.kind, want, "send refused for the wrong reason");
+            }
+        }
+        result
+    }
+
+    /// Closes the session, as [`Session::close`].
+    pub fn close(&mut self, s: &mut Session) {
+        self.close_called = true;
+        s.close();
+    }
+
+    fn take(&mut self, request: Request) -> bool {
+        match request {
+            Request::Get => self.get.take().is_some(),
+            Request::Post => self.post.take().is_some(),
+        }
+    }
+
+    fn note_ping(&mut self, packet: Result<Packet, DecodeError>) {
+        if let Ok(Packet::Ping(d)) = packet {
+            self.pings.insert(d);
+        }
+    }
+
+    // ----- outputs, checked --------------------------------------------------------------
+
+    /// Takes every transmit, then every event, checking each; then checks the session's
+    /// state. Call it after every input and command.
+    pub fn drain(&mut self, s: &mut Session, now: Instant) {
+        while let Some(t) = s.poll_transmit(now) {
+            self.transmit(s, t);
+        }
+        if s.is_closed() {
+            self.drained_closed = true;
+        }
+        while let Some(e) = s.poll_event() {
+            self.event(s, e);
+        }
+        self.check_state(s);
+    }
+
+    /// Checks and performs one transmit of `s` (part of [`drain`](Self::drain)).
+    pub fn transmit(&mut self, s: &Session, t: Transmit) {
+        assert!(!self.drained_closed, "{t:?} after the session closed");
+        assert!(
+            !self.ended || t == Transmit::WsClose,
+            "{t:?} after the last event"
+        );
+        match t {
+            Transmit::Get { uri } => {
+                assert!(self.get.is_none(), "a second GET while one is in flight");
+                self.check_polling(s, &uri);
+                self.get = Some(uri);
+            }
+            Transmit::Post { uri, body } => {
+                assert!(self.post.is_none(), "a second POST while one is in flight");
+                self.check_polling(s, &uri);
+                assert!(s.sid().is_some(), "a POST without a sid: {uri}");
+                let Ok(text) = std::str::from_utf8(&body) else {
+                    panic!("a POST that is not UTF-8: {body:?}")
+                };
+                let packets: Vec<Packet> = payload::decode(body.clone())
+                    .collect::<Result<_, _>>()
+                    .unwrap_or_else(|e| panic!("a POST that does not decode ({e:?}): {text:?}"));
+                let n = packets.len();
+                assert!(
+                    (1..=self.max_packets).contains(&n),
+                    "a POST of {n} packets (1 to {} allowed)",
+                    self.max_packets
+                );
+                if let Some(max) = s.handshake().and_then(|h| h.max_payload) {
+                    assert!(
+                        n == 1 || body.len() as u64 <= max,
+                        "{n} packets in {} bytes > maxPayload {max}",
+                        body.len()
+                    );
+                }
+                self.posts.push(text.to_owned());
+                for p in packets {
+                    self.client_packet(p, TransportKind::Polling);
+                }
+                self.post = Some(body);
+            }
+            Transmit::WsOpen { uri } => {
+                assert_eq!(self.ws, Ws::None, "a second WebSocket");
+                assert_ne!(
+                    self.transports,
+                    Transports::Polling,
+                    "a WebSocket in a polling-only session"
+                );
+                assert!(
+                    matches!(uri.scheme_str(), Some("ws" | "wss")),
+                    "a WebSocket URL that is not ws or wss: {uri}"
+                );
+                self.check_url(s, &uri, TransportKind::WebSocket);
+                self.ws = Ws::Opening;
+                self.ws_uri = Some(uri);
+            }
+            Transmit::WsSend(frame) => {
+                assert_eq!(self.ws, Ws::Open, "a frame on no open WebSocket: {frame:?}");
+                let p = Packet::decode_frame(frame.clone())
+                    .unwrap_or_else(|e| panic!("a frame that does not decode ({e:?}): {frame:?}"));
+                self.client_packet(p, TransportKind::WebSocket);
+            }
+            Transmit::WsClose => {
+                self.ws = Ws::None;
+                self.ws_closes += 1;
+            }
+        }
+    }
+
+    fn check_polling(&self, s: &Session, uri: &Uri) {
+        assert!(!self.upgraded, "a polling request after the upgrade: {uri}");
+        assert_ne!(
+            self.transports,
+            Transports::WebSocket,
+            "a polling request in a WebSocket-only session: {uri}"
+        );
+        self.check_url(s, uri, TransportKind::Polling);
+    }
+
+    /// The URL is the endpoint's for `transport` and the session's sid, with a stamp
+    /// exactly when asked.
+    fn check_url(&self, s: &Session, uri: &Uri, transport: TransportKind) {
+        let query = uri.query().unwrap_or("");
+        assert!(
+            query.contains(&format!("transport={transport}")),
+            "a {transport} request without transport={transport}: {uri}"
+        );
+        let base = s.endpoint().uri(transport, s.sid(), None).to_string();
+        let got = uri.to_string();
+        let stamped = self.timestamps && transport == TransportKind::Polling;
+        let ok = match got.strip_prefix(&base) {
+            Some("") => !stamped,
+            Some(rest) => stamped && rest.strip_prefix("&t=").is_some_and(|t| !t.is_empty()),
+            None => false,
+        };
+        let stamp = if stamped { "&t=…" } else { "" };
+        assert!(ok, "the URL {got} is not {base}{stamp}");
+    }
+
+    /// A packet the client sent, over either transport.
+    fn client_packet(&mut self, p: Packet, on: TransportKind) {
+        let on_ws = on == TransportKind::WebSocket;
+        match &p {
+            Packet::Message(m) => {
+                assert!(!self.close_sent, "a message after the close packet");
+                assert!(
+                    self.transmitted < self.sent.len(),
+                    "a message that was never sent: {m:?}"
+                );
+                assert_eq!(*m, self.sent[self.transmitted], "messages out of order");
+                self.transmitted += 1;
+            }
+            Packet::Pong(d) => assert!(self.pings.contains(d), "a pong for no ping: {d:?}"),
+            Packet::Close => {
+                assert!(self.close_called, "a close packet without close()");
+                assert!(!self.close_sent, "a second close packet");
+                self.close_sent = true;
+            }
+            Packet::Ping(_) if !on_ws => panic!("the client sent a ping over polling: {p:?}"),
+            Packet::Ping(d) => {
+                assert_eq!(d, "probe", "the client sent a ping that is not a probe");
+                assert_eq!(
+                    self.transports,
+                    Transports::Upgrade,
+                    "a probe in a session that does not upgrade"
+                );
+            }
+            Packet::Upgrade if on_ws => {
+                assert_eq!(
+                    self.transports,
+                    Transports::Upgrade,
+                    "an upgrade packet in a session that does not upgrade"
+                );
+                assert!(!self.upgrade_sent, "a second upgrade packet");
+                self.upgrade_sent = true;
+            }
+            other => panic!("the client sent {other:?} over {on}"),
+        }
+        self.inbox.push((on, p));
+    }
+
+    /// Checks and records one event of `s` (part of [`drain`](Self::drain)).
+    pub fn event(&mut self, s: &Session, e: Event) {
+        assert!(!self.ended, "an event after the last one: {e:?}");
+        match &e {
+            Event::Connected => {
+                assert!(!self.connected, "connected twice");
+                self.connected = true;
+                assert!(
+                    s.sid().is_some_and(|sid| !sid.is_empty()),
+                    "connected without a sid"
+                );
+                assert!(s.handshake().is_some(), "connected without a handshake");
+            }
+            Event::Message(_) => assert!(self.connected, "a message before connecting"),
+            Event::Upgraded => {
+                assert!(self.connected, "upgraded before connecting");
+                assert!(self.upgrade_sent, "upgraded before sending 5");
+                assert!(!self.upgraded, "upgraded twice");
+                self.upgraded = true;
+                assert_eq!(
+                    s.transport(),
+                    TransportKind::WebSocket,
+                    "upgraded but not on WebSocket"
+                );
+            }
+            Event::UpgradeFailed(_) => {
+                assert!(self.connected, "an upgrade failed before connecting");
+                assert!(!self.upgraded, "an upgrade failed after the upgrade");
+                assert_eq!(
+                    self.transports,
+                    Transports::Upgrade,
+                    "an upgrade failed in a session that does not upgrade"
+                );
+            }
+            Event::ConnectFailed(_) => {
+                assert!(!self.connected, "ConnectFailed after Connected");
+                self.ended = true;
+            }
+            Event::Disconnected(reason) => {
+                if !self.connected {
+                    assert_eq!(
+                        *reason,
+                        DisconnectReason::ClientDisconnect,
+                        "disconnected before connecting, not by close()"
+                    );
+                    assert!(
+                        self.close_called,
+                        "disconnected before connecting without close()"
+                    );
+                }
+                self.ended = true;
+            }
+            _ => {}
+        }
+        self.events.push(e);
+    }
+
+    fn check_state(&self, s: &Session) {
+        assert_eq!(
+            s.is_closed(),
+            self.ended,
+            "is_closed() and the events disagree"
+        );
+        assert_eq!(
+            s.is_open(),
+            self.connected && !self.close_called && !self.ended,
+            "is_open() and the events disagree"
+        );
+        if self.ended {
+            assert_eq!(s.poll_timeout(), None, "a deadline after the end");
+            assert!(!s.is_upgrading(), "upgrading after the end");
+        } else {
+            // `queued()` counts pongs and the close packet too: at most that many messages.
+            let queued = s.queued();
+            assert!(
+                self.transmitted + queued >= self.sent.len(),
+                "a message was lost: {} sent, {} out, at most {queued} queued",
+                self.sent.len(),
+                self.transmitted,
+            );
+        }
+        if s.is_upgrading() {
+            assert_eq!(
+                self.transports,
+                Transports::Upgrade,
+                "upgrading in a session that does not upgrade"
+            );
+            assert!(self.connected, "upgrading before connecting");
+        }
+        if self.upgraded {
+            assert_eq!(
+                s.transport(),
+                TransportKind::WebSocket,
+                "off WebSocket after the upgrade"
+            );
+        }
+    }
+}
