@@ -3,8 +3,9 @@
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
 #
-# SECONDS_PER_TARGET defaults to 600 (the project's bar: 10 minutes per target; CI runs
-# 30). TARGETs default to all of them (`cargo fuzz list`). Environment:
+# SECONDS_PER_TARGET defaults to 600 (the project's bar: 10 minutes per target). The test
+# command does not run libFuzzer: it replays every target on fixed inputs
+# (tests/fuzz_targets.rs). TARGETs default to all of them (`cargo fuzz list`). Environment:
 #   FUZZ_SANITIZER  none (default) or address: passed to `cargo fuzz -s`.
 #   FUZZ_NICE       nice level for the fuzzers (default 0).
 #

@@ -1,6 +1,6 @@
 //! The protocol rules every output of a [`Session`] must keep, checked from the server's
 //! side of the wire. One checker serves the session tests (tests/session.rs), the property
-//! tests (tests/properties.rs) and the `session` fuzz target (fuzz/fuzz_targets/session.rs
+//! tests (tests/properties.rs) and the `session` fuzz target (fuzz/targets/session.rs
 //! includes this file by path, so it may use only engineio, bytes, http and std).
 //!
 //! A [`Checker`] stands beside a session and holds what its server and its driver know of
