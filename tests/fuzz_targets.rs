@@ -36,7 +36,7 @@ fn dictionary() -> Vec<Vec<u8>> {
         if close <= open {
             continue;
         }
-        let raw = line[open + 1..close].as_bytes();
+        let raw = &line.as_bytes()[open + 1..close];
         let mut token = Vec::new();
         let mut i = 0;
         while i < raw.len() {
