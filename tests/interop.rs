@@ -4,8 +4,7 @@
 //! In each cell: connect and `sid`; text (multibyte UTF-8), binary and JSON round trips;
 //! 1,000 messages sent while the upgrade happens arrive once each, in order; a close the
 //! server chose is `server disconnect`; `disconnect()` is `client disconnect` and the server
-//! sees the session end; a killed server is `transport error` within pingInterval +
-//! pingTimeout.
+//! sees the session end; a killed server is `transport error` at once (its sockets close).
 #![cfg(all(feature = "tokio", feature = "smol", feature = "async-std"))]
 
 mod common;
@@ -21,10 +20,15 @@ use engineio::{
 };
 use futures::Stream;
 
-/// Short heartbeats, in whole seconds (python-engineio announces whole seconds only).
+/// Frequent pings (in whole seconds: python-engineio announces whole seconds only), with a
+/// ping timeout that tolerates a server or client starved for seconds on a loaded machine:
+/// at 1 s + 1 s, a python server late by a second ended a session with a ping timeout (2 of
+/// 20 runs beside two busy loops). A killed server closes its sockets, and the client
+/// notices that at once, not at the ping deadline (the deadline itself is checked on the
+/// manual clock in tests/harness.rs).
 const PING: [(&str, &str); 2] = [
     ("EIO_PING_INTERVAL_MS", "1000"),
-    ("EIO_PING_TIMEOUT_MS", "1000"),
+    ("EIO_PING_TIMEOUT_MS", "5000"),
 ];
 
 async fn connect(
@@ -156,7 +160,8 @@ async fn cell(runtime: Runtime, kind: ServerKind, transports: Transports) {
         "{label}: the server did not see the session end"
     );
 
-    // A killed server: transport error within pingInterval + pingTimeout (+ slack).
+    // A killed server: its sockets close, and the client reports a transport error at once
+    // (well before pingInterval + pingTimeout).
     eio.connect(&url).await.unwrap();
     assert_eq!(
         next_event(&eio, &mut events, Duration::from_secs(5)).await,
