@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use common::harness::{Harness, ServerConfig, next_event};
 use engineio::{
-    ClientEvent, DisconnectReason, Error, Packet, Payload, ServerClose, TransportFailure,
-    TransportKind, Transports,
+    AsyncClient, ClientEvent, DisconnectReason, Error, Packet, Payload, ServerClose,
+    TransportFailure, TransportKind, Transports,
 };
 use futures::StreamExt;
 
@@ -25,6 +25,11 @@ const SECOND: Duration = Duration::from_secs(1);
 
 fn is_disconnect(ev: &ClientEvent) -> bool {
     matches!(ev, ClientEvent::Disconnect(_))
+}
+
+/// A client of `h` on `transports`, other options at their defaults.
+fn client_on(h: &Harness, transports: Transports) -> AsyncClient {
+    h.builder().transports(transports).build().unwrap()
 }
 
 fn texts(n: usize) -> Vec<Payload> {
@@ -86,7 +91,7 @@ fn a_missed_ping_deadline_is_a_transport_error_at_exactly_interval_plus_timeout(
         Transports::Upgrade,
     ] {
         let h = Harness::new(ServerConfig::default());
-        let eio = h.builder().transports(transports).build().unwrap();
+        let eio = client_on(&h, transports);
         h.block_on(async {
             let mut events = connected(&h, &eio).await;
             // Pings at 25 s and 50 s are answered; then the server falls silent.
@@ -111,14 +116,21 @@ fn a_missed_ping_deadline_is_a_transport_error_at_exactly_interval_plus_timeout(
     }
 }
 
+/// A harness whose server does not answer the handshake on `transports` (for an hour, on
+/// WebSocket).
+fn unanswered_handshake(transports: Transports) -> Harness {
+    let h = Harness::new(ServerConfig::default());
+    h.server.stall_handshake(true);
+    if transports == Transports::WebSocket {
+        h.server.delay_websocket(Duration::from_secs(3600));
+    }
+    h
+}
+
 #[test]
 fn the_handshake_times_out_after_the_request_timeout() {
     for transports in [Transports::Polling, Transports::WebSocket] {
-        let h = Harness::new(ServerConfig::default());
-        h.server.stall_handshake(true);
-        if transports == Transports::WebSocket {
-            h.server.delay_websocket(Duration::from_secs(3600));
-        }
+        let h = unanswered_handshake(transports);
         let eio = h
             .builder()
             .transports(transports)
@@ -177,7 +189,7 @@ fn a_pong_goes_ahead_of_a_long_queue_of_messages() {
         ping_interval: Duration::from_secs(2),
         ..ServerConfig::default()
     });
-    let eio = h.builder().transports(Transports::Polling).build().unwrap();
+    let eio = client_on(&h, Transports::Polling);
     h.block_on(async {
         let _events = connected(&h, &eio).await;
         h.server.stall_posts(true);
@@ -277,23 +289,34 @@ fn gated_handler(
     (gate, got)
 }
 
+/// A server that sends at most 4 packets per poll, and a client with a 4 KiB receive
+/// buffer: 100 messages of 1 kB (`kilobytes`) are far more than it may hold.
+fn small_receive_buffer(transports: Transports) -> (Harness, AsyncClient) {
+    let h = Harness::new(ServerConfig {
+        max_per_poll: 4,
+        ..ServerConfig::default()
+    });
+    let eio = h
+        .builder()
+        .transports(transports)
+        .receive_buffer(4096)
+        .build()
+        .unwrap();
+    (h, eio)
+}
+
+fn kilobytes() -> Vec<Payload> {
+    (0..100)
+        .map(|i| Payload::from(format!("{i:04}").repeat(250)))
+        .collect()
+}
+
 #[test]
 fn a_slow_message_handler_pauses_reading_and_loses_nothing() {
     for transports in [Transports::Polling, Transports::WebSocket] {
-        let h = Harness::new(ServerConfig {
-            max_per_poll: 4,
-            ..ServerConfig::default()
-        });
-        let eio = h
-            .builder()
-            .transports(transports)
-            .receive_buffer(4096)
-            .build()
-            .unwrap();
+        let (h, eio) = small_receive_buffer(transports);
         let (gate, got) = gated_handler(&eio);
-        let want: Vec<Payload> = (0..100)
-            .map(|i| Payload::from(format!("{i:04}").repeat(250)))
-            .collect();
+        let want = kilobytes();
         h.block_on(async {
             let shut = gate.lock().await;
             // The stream is dropped at once: it holds nothing up.
@@ -321,16 +344,7 @@ fn a_slow_message_handler_pauses_reading_and_loses_nothing() {
 #[test]
 fn an_unread_event_stream_pauses_reading_until_it_is_dropped() {
     for transports in [Transports::Polling, Transports::WebSocket] {
-        let h = Harness::new(ServerConfig {
-            max_per_poll: 4,
-            ..ServerConfig::default()
-        });
-        let eio = h
-            .builder()
-            .transports(transports)
-            .receive_buffer(4096)
-            .build()
-            .unwrap();
+        let (h, eio) = small_receive_buffer(transports);
         let count = Arc::new(AtomicUsize::new(0));
         let c = count.clone();
         eio.on_message(move |_| {
@@ -340,8 +354,8 @@ fn an_unread_event_stream_pauses_reading_until_it_is_dropped() {
         h.block_on(async {
             let unread = eio.events();
             eio.connect(h.url()).await.unwrap();
-            for i in 0..100 {
-                h.server.send(format!("{i:04}").repeat(250));
+            for m in kilobytes() {
+                h.server.send(m);
             }
             eio.sleep(Duration::from_secs(10)).await;
             assert!(
@@ -361,11 +375,7 @@ fn an_unread_event_stream_pauses_reading_until_it_is_dropped() {
 fn disconnect_waits_for_the_final_frames_no_longer_than_the_request_timeout() {
     // A socket that takes the frames: disconnect returns at once, close packet first.
     let h = Harness::new(ServerConfig::default());
-    let eio = h
-        .builder()
-        .transports(Transports::WebSocket)
-        .build()
-        .unwrap();
+    let eio = client_on(&h, Transports::WebSocket);
     h.block_on(async {
         let _events = connected(&h, &eio).await;
         eio.send("last").await.unwrap();
@@ -406,7 +416,7 @@ fn disconnect_waits_for_the_final_frames_no_longer_than_the_request_timeout() {
 fn every_disconnect_call_returns_once_closed_and_wait_returns_after_the_handler() {
     for transports in [Transports::Polling, Transports::WebSocket] {
         let h = Harness::new(ServerConfig::default());
-        let eio = h.builder().transports(transports).build().unwrap();
+        let eio = client_on(&h, transports);
         let handled = Arc::new(AtomicUsize::new(0));
         let seen = handled.clone();
         let clock = eio.clone();
@@ -475,7 +485,7 @@ fn every_disconnect_call_returns_once_closed_and_wait_returns_after_the_handler(
 fn message_order_survives_the_upgrade_both_ways() {
     let h = Harness::new(ServerConfig::default());
     h.server.delay_websocket(Duration::from_secs(2));
-    let eio = h.builder().transports(Transports::Upgrade).build().unwrap();
+    let eio = client_on(&h, Transports::Upgrade);
     let mut events = eio.events();
     let sent = texts(60);
     h.block_on(async {
@@ -600,12 +610,8 @@ fn a_disconnect_handler_can_connect_again() {
 #[test]
 fn a_dropped_connect_future_abandons_the_connection() {
     for transports in [Transports::Polling, Transports::WebSocket] {
-        let h = Harness::new(ServerConfig::default());
-        h.server.stall_handshake(true);
-        if transports == Transports::WebSocket {
-            h.server.delay_websocket(Duration::from_secs(3600));
-        }
-        let eio = h.builder().transports(transports).build().unwrap();
+        let h = unanswered_handshake(transports);
+        let eio = client_on(&h, transports);
         h.block_on(async {
             let connect = eio.connect(h.url());
             let gave_up =
@@ -651,11 +657,7 @@ fn send_when_not_connected_hands_the_message_back() {
 #[test]
 fn a_drop_of_every_handle_closes_the_connection() {
     let h = Harness::new(ServerConfig::default());
-    let eio = h
-        .builder()
-        .transports(Transports::WebSocket)
-        .build()
-        .unwrap();
+    let eio = client_on(&h, Transports::WebSocket);
     h.block_on(async {
         let _events = connected(&h, &eio).await;
     });
