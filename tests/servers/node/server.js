@@ -8,7 +8,8 @@
 //   * env: EIO_PING_INTERVAL_MS (25000), EIO_PING_TIMEOUT_MS (20000),
 //          EIO_MAX_PAYLOAD (1000000), EIO_COOKIE ("1" => cookie io=<sid>),
 //          EIO_CONNECT_MESSAGE (text sent to each client on connect),
-//          EIO_QUIET ("1" => no stderr log lines)
+//          EIO_QUIET ("1" => no stderr log lines),
+//          EIO_REPORT ("1" => the CONNECT and RECEIVED stdout lines below; node only)
 //   * per message from a client:
 //       text "close"          -> server closes that session
 //       text "burst N"        -> sends text "burst-0" .. "burst-{N-1}"
@@ -16,6 +17,11 @@
 //       anything else         -> echoed unchanged (binary stays binary)
 //   * stderr: `CONNECT <sid>` and `DISCONNECT <sid> <reason>`
 //     stdout: `DISCONNECT <sid> <reason>` (the reason may contain spaces)
+//     node only, with EIO_REPORT=1, on stdout too: `CONNECT <sid> <transport>` per new
+//     session, and `RECEIVED <sid> <JSON string>` per text message received
+//     (`RECEIVED <sid> binary <hex>` per binary one), printed before the message is
+//     acted on, so before its echo leaves. (Off by default: a reader that stops reading
+//     stdout after LISTENING, as bench/run.py does, would fill the pipe sooner.)
 //   * exits (status 0) on SIGTERM/SIGINT and when stdin reaches EOF
 //     (set EIO_IGNORE_STDIN=1 to disable the latter when running by hand)
 "use strict";
@@ -57,6 +63,7 @@ if (process.env.EIO_COOKIE === "1") {
   opts.cookie = { name: "io" };
 }
 const connectMessage = process.env.EIO_CONNECT_MESSAGE;
+const REPORT = process.env.EIO_REPORT === "1";
 
 // stdout carries the machine-readable protocol; write synchronously so each
 // line is flushed immediately even when stdout is a pipe.
@@ -116,10 +123,18 @@ const BINARY_RE = /^binary ((?:[0-9a-fA-F]{2})*)$/;
 eio.on("connection", (socket) => {
   const sid = socket.id;
   log(`CONNECT ${sid} transport=${socket.transport.name}`);
+  if (REPORT) out(`CONNECT ${sid} ${socket.transport.name}`);
 
   socket.on("message", (data) => {
     // engine.io-parser decodes an empty message ("4") with no data at all.
     if (data === undefined) data = "";
+    if (REPORT) {
+      out(
+        typeof data === "string"
+          ? `RECEIVED ${sid} ${JSON.stringify(data)}`
+          : `RECEIVED ${sid} binary ${Buffer.from(data).toString("hex")}`
+      );
+    }
     if (typeof data === "string") {
       if (data === "close") {
         log(`CLOSE-REQUESTED ${sid}`);
