@@ -5,8 +5,7 @@
 //!
 //! - stall (the network stops carrying bytes; every socket stays open): a ping-timeout
 //!   transport error by the ping deadline (pingInterval + pingTimeout, + 1 s), never a
-//!   hang. (On polling, a POST caught in flight times out at that same deadline: a
-//!   request-timeout transport error is right too.)
+//!   hang. (Before any request times out: the request timeout is longer, 2 s.)
 //! - down (every open connection cut, every new one refused), right after a send and
 //!   while idle: an I/O transport error (not a timeout) at once (see `NOTICED`), and
 //!   `wait()` returns.
@@ -76,8 +75,11 @@ const SERVER_ENV: [(&str, &str); 3] = [
     ("EIO_REPORT", "1"),
 ];
 
-/// The clients' request timeout.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
+/// The clients' request timeout: 2 s, not 1, so that a handshake or a WebSocket open
+/// does not time out on a loaded machine (with 1 s, 2 runs in 40 failed so, with a whole
+/// test suite running beside them), and so that in the stall case a POST caught in flight
+/// cannot time out before the ping deadline (1 s): that case means a ping timeout only.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How soon a cut or refused connection must be reported: the request timeout + 0.5 s.
 /// The OS reports a cut or a refused connection at once, so a correct client notices it
@@ -85,7 +87,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
 /// timer instead (the request timeout; the ping deadline is further), and the reason
 /// checked with it, an I/O error and not a timeout, is what shows that it did not. The
 /// 0.5 s margin is for a loaded machine; it is not a measure of speed.
-const NOTICED: Duration = Duration::from_millis(1500);
+const NOTICED: Duration = Duration::from_millis(2500);
 
 /// A client on a counted copy of `runtime`, connected to `url` (and upgraded when
 /// `transports` allows it).
@@ -181,16 +183,12 @@ async fn scenarios(on: &str, runtime: Runtime) {
         proxy.stall();
         let stalled = Instant::now();
         let reason = disconnect_within(&eio, &mut events, Duration::from_secs(3)).await;
-        let timeout = match &reason {
-            DisconnectReason::TransportError(TransportFailure::PingTimeout) => true,
-            // A pong (or other POST) sent in the same turn as the ping it answers times
-            // out at the same instant as the ping deadline.
-            DisconnectReason::TransportError(TransportFailure::RequestTimeout) => {
-                transports == Transports::Polling
-            }
-            _ => false,
-        };
-        assert!(timeout, "{}: {reason:#}", label("stall"));
+        assert_eq!(
+            reason,
+            DisconnectReason::TransportError(TransportFailure::PingTimeout),
+            "{}",
+            label("stall")
+        );
         assert!(
             stalled.elapsed() <= Duration::from_secs(2),
             "{}: {:?}",
@@ -532,7 +530,7 @@ async fn restarted_server(runtime: Runtime) {
 
         if transports == Transports::Polling {
             // With only the poll on its way: a POST caught in the restart could time out
-            // first (request timeout, 1 s), which is right too, but not this case.
+            // first (request timeout, 2 s), which is right too, but not this case.
             if let Err(seen) = proxy.stall_while_polling(Duration::from_secs(3)) {
                 let next = common::next_event(&eio, &mut events, Duration::ZERO).await;
                 panic!(
