@@ -1,5 +1,6 @@
-//! The load program of the benchmark harness: this crate's client under five workloads,
-//! on tokio or smol, reporting one JSON line.
+//! The load program of the benchmark harness: this crate's client under six workloads,
+//! on tokio (multi-thread or current-thread) or smol, or through the blocking `Client`,
+//! reporting one JSON line.
 //!
 //! The harness (`scripts/bench.sh`) builds it with
 //! `cargo build --release --example load --features smol` and runs it against an echo
@@ -11,12 +12,16 @@
 //! ulimit -n 65536 && target/release/examples/load --workload w5 --clients 10000 --url ...
 //! ```
 //!
-//! Command line: `--workload w1|w2|w3|w4|w5 --url http://127.0.0.1:PORT [--count N]
-//! [--inflight K] [--size BYTES] [--clients N] [--runtime tokio|smol]` (tokio by default).
+//! Command line: `--workload w1|w1b|w2|w3|w4|w5 --url http://127.0.0.1:PORT [--count N]
+//! [--inflight K] [--size BYTES] [--clients N] [--runtime tokio|tokio-ct|smol|blocking]`
+//! (tokio, multi-thread, by default; `tokio-ct` is a current-thread runtime running the
+//! workload with `block_on`; `blocking` drives w1, w1b, w2 and w3 through the blocking
+//! [`Client`](engineio::Client): an `on_message` handler and `send` from the main thread).
 //!
 //! | workload | what | reports |
 //! |---|---|---|
 //! | `w1` | WebSocket only: `count` (50,000) text messages of `size` (32) bytes echoed, `inflight` (256) in flight: one new send per echo | `msgs_per_s`, `cpu_s` |
+//! | `w1b` | as `w1`, with binary messages of the same `size` bytes | `msgs_per_s`, `cpu_s` |
 //! | `w2` | WebSocket only: `count` (5,000) round trips, one at a time | `p50_us`, `p99_us` |
 //! | `w3` | polling only: as `w1`, 10,000 messages | `msgs_per_s`, `cpu_s` |
 //! | `w4` | `count` (200) times in a row: a new client connects (polling, then the upgrade), waits until `transport()` is WebSocket, disconnects | `mean_ms`, `cpu_ms_per_conn` |
@@ -38,8 +43,9 @@
 //! - Percentiles are nearest-rank, in microseconds.
 //! - Messages are received from the [`events`](engineio::AsyncClient::events) stream,
 //!   the cheapest way in (no handler future per message). The workload runs as a task on
-//!   the runtime (`tokio::spawn` on a multi-thread runtime, or smol's global executor),
-//!   beside the client's own tasks.
+//!   the runtime (`tokio::spawn` on a multi-thread runtime, `block_on` on a current-thread
+//!   one, or smol's global executor), beside the client's own tasks. `--runtime blocking`
+//!   takes the messages from an `on_message` handler instead, as threaded code would.
 //! - `w4`: the client has no upgrade event, so the client's WebSocket connector is the
 //!   built-in one wrapped to signal when the upgrade packet `5` is written; then
 //!   `transport()` is checked. (Polling `transport()` every 200 µs instead added its own
@@ -76,6 +82,8 @@ const UPGRADE_POLL: Duration = Duration::from_micros(200);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Workload {
     W1,
+    /// W1 with binary messages.
+    W1b,
     W2,
     W3,
     W4,
@@ -85,7 +93,11 @@ enum Workload {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Rt {
     Tokio,
+    /// tokio's current-thread runtime.
+    TokioCt,
     Smol,
+    /// The blocking `Client` (w1, w1b, w2, w3).
+    Blocking,
 }
 
 #[derive(Clone, Debug)]
@@ -102,9 +114,9 @@ struct Args {
     max_packets_per_post: Option<usize>,
 }
 
-const USAGE: &str = "usage: load --workload w1|w2|w3|w4|w5 --url http://127.0.0.1:PORT \
-                     [--count N] [--inflight K] [--size BYTES] [--clients N] [--runtime tokio|smol] \
-                     [--max-packets-per-post N]";
+const USAGE: &str = "usage: load --workload w1|w1b|w2|w3|w4|w5 --url http://127.0.0.1:PORT \
+                     [--count N] [--inflight K] [--size BYTES] [--clients N] \
+                     [--runtime tokio|tokio-ct|smol|blocking] [--max-packets-per-post N]";
 
 fn parse_args() -> Result<Args, String> {
     let mut workload = None;
@@ -126,11 +138,16 @@ fn parse_args() -> Result<Args, String> {
             "--workload" => {
                 workload = Some(match value.as_str() {
                     "w1" => Workload::W1,
+                    "w1b" => Workload::W1b,
                     "w2" => Workload::W2,
                     "w3" => Workload::W3,
                     "w4" => Workload::W4,
                     "w5" => Workload::W5,
-                    _ => return Err(format!("--workload must be one of w1..w5, got {value:?}")),
+                    _ => {
+                        return Err(format!(
+                            "--workload must be one of w1, w1b, w2..w5, got {value:?}"
+                        ));
+                    }
                 })
             }
             "--url" => url = Some(value),
@@ -142,8 +159,14 @@ fn parse_args() -> Result<Args, String> {
             "--runtime" => {
                 runtime = match value.as_str() {
                     "tokio" => Rt::Tokio,
+                    "tokio-ct" => Rt::TokioCt,
                     "smol" => Rt::Smol,
-                    _ => return Err(format!("--runtime must be tokio or smol, got {value:?}")),
+                    "blocking" => Rt::Blocking,
+                    _ => {
+                        return Err(format!(
+                            "--runtime must be tokio, tokio-ct, smol or blocking, got {value:?}"
+                        ));
+                    }
                 }
             }
             _ => return Err(format!("unknown argument: {key}")),
@@ -152,7 +175,7 @@ fn parse_args() -> Result<Args, String> {
     let workload = workload.ok_or("--workload is required")?;
     let url = url.ok_or("--url is required")?;
     let (default_count, default_inflight) = match workload {
-        Workload::W1 => (50_000, 256),
+        Workload::W1 | Workload::W1b => (50_000, 256),
         Workload::W2 => (5_000, 1),
         Workload::W3 => (10_000, 256),
         Workload::W4 => (200, 1),
@@ -230,6 +253,21 @@ fn main() -> ExitCode {
                 .block_on(task)
                 .unwrap_or_else(|e| Err(format!("the workload task failed: {e}")))
         }
+        Rt::TokioCt => {
+            let tokio = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => return fail_now(&args, &format!("cannot start tokio: {e}")),
+            };
+            let runtime = engineio::adapters::tokio::runtime(tokio.handle().clone());
+            tokio.block_on(supervise(args.clone(), runtime, progress.clone()))
+        }
+        #[cfg(feature = "blocking")]
+        Rt::Blocking => blocking::run(&args, &progress),
+        #[cfg(not(feature = "blocking"))]
+        Rt::Blocking => Err("--runtime blocking: built without the blocking feature".to_owned()),
         Rt::Smol => {
             let runtime = engineio::adapters::smol::runtime();
             smol::block_on(smol::spawn(supervise(
@@ -303,7 +341,9 @@ async fn supervise(args: Args, runtime: Runtime, progress: Arc<Progress>) -> Out
 
 async fn run(args: Args, runtime: Runtime, progress: Arc<Progress>) -> Outcome {
     match args.workload {
-        Workload::W1 => echo(&args, runtime, Transports::WebSocket, &progress).await,
+        Workload::W1 | Workload::W1b => {
+            echo(&args, runtime, Transports::WebSocket, &progress).await
+        }
         Workload::W2 => round_trips(&args, runtime, &progress).await,
         Workload::W3 => echo(&args, runtime, Transports::Polling, &progress).await,
         Workload::W4 => upgrades(&args, runtime, &progress).await,
@@ -327,13 +367,18 @@ fn client(
         .map_err(|e| format!("building the client: {e}"))
 }
 
-/// A printable message of exactly `size` bytes, the same as the node peer's.
-fn message(size: usize) -> Payload {
+/// A printable message of exactly `size` bytes, the same as the node peer's: text, or the
+/// same bytes as a binary message.
+fn message(size: usize, binary: bool) -> Payload {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let text: String = (0..size)
         .map(|i| char::from(ALPHABET[i % ALPHABET.len()]))
         .collect();
-    Payload::Text(ByteStr::from(text))
+    if binary {
+        Payload::from(text.into_bytes())
+    } else {
+        Payload::Text(ByteStr::from(text))
+    }
 }
 
 /// A connected client and its event stream (made before connecting, so it sees everything).
@@ -364,8 +409,8 @@ async fn next_message(events: &mut Events) -> Result<Payload, String> {
     }
 }
 
-fn check_echo(echo: &Payload, size: usize) -> Result<(), String> {
-    if echo.len() == size && !echo.is_binary() {
+fn check_echo(echo: &Payload, size: usize, binary: bool) -> Result<(), String> {
+    if echo.len() == size && echo.is_binary() == binary {
         Ok(())
     } else {
         Err(format!(
@@ -390,7 +435,8 @@ async fn echo(
     progress: &Progress,
 ) -> Outcome {
     let (eio, mut events) = connect(args, &runtime, transports).await?;
-    let msg = message(args.size);
+    let binary = args.workload == Workload::W1b;
+    let msg = message(args.size, binary);
     let (count, inflight) = (args.count, args.inflight.min(args.count));
     let cpu0 = cpu_seconds()?;
     let t0 = Instant::now();
@@ -401,7 +447,7 @@ async fn echo(
     }
     let mut received = 0;
     while received < count {
-        check_echo(&next_message(&mut events).await?, args.size)?;
+        check_echo(&next_message(&mut events).await?, args.size, binary)?;
         received += 1;
         progress.set(received);
         if sent < count {
@@ -423,14 +469,14 @@ async fn echo(
 /// W2: `count` round trips, one at a time, over WebSocket.
 async fn round_trips(args: &Args, runtime: Runtime, progress: &Progress) -> Outcome {
     let (eio, mut events) = connect(args, &runtime, Transports::WebSocket).await?;
-    let msg = message(args.size);
+    let msg = message(args.size, false);
     let mut samples = Vec::with_capacity(args.count);
     let cpu0 = cpu_seconds()?;
     let t0 = Instant::now();
     for i in 0..args.count {
         let start = Instant::now();
         send(&eio, &msg).await?;
-        check_echo(&next_message(&mut events).await?, args.size)?;
+        check_echo(&next_message(&mut events).await?, args.size, false)?;
         samples.push(start.elapsed().as_secs_f64() * 1e6);
         progress.set(i + 1);
     }
@@ -581,6 +627,105 @@ async fn idle_clients(args: &Args, runtime: Runtime, progress: &Progress) -> Out
         rss_kb_per_client: Some((rss1 as f64 - rss0 as f64) / n as f64),
         ..Report::default()
     })
+}
+
+/// `--runtime blocking`: w1, w1b, w2 and w3 through the blocking [`Client`](engineio::Client)
+/// on its own runtime, as threaded code uses it: echoes arrive through an `on_message`
+/// handler (on the client's dispatch thread) and a channel; the main thread sends.
+#[cfg(feature = "blocking")]
+mod blocking {
+    use std::sync::mpsc;
+
+    use super::*;
+
+    enum Event {
+        Message(Payload),
+        Disconnected(String),
+    }
+
+    pub(super) fn run(args: &Args, progress: &Progress) -> Outcome {
+        let transports = match args.workload {
+            Workload::W1 | Workload::W1b | Workload::W2 => Transports::WebSocket,
+            Workload::W3 => Transports::Polling,
+            Workload::W4 | Workload::W5 => {
+                return Err("not supported by --runtime blocking".to_owned());
+            }
+        };
+        let mut builder = engineio::Client::builder().transports(transports);
+        if let Some(n) = args.max_packets_per_post {
+            builder = builder.max_packets_per_post(n);
+        }
+        let eio = builder
+            .build_blocking()
+            .map_err(|e| format!("building the client: {e}"))?;
+        let (tx, rx) = mpsc::channel();
+        let messages = tx.clone();
+        eio.on_message(move |p| {
+            let _ = messages.send(Event::Message(p));
+        });
+        eio.on_disconnect(move |reason| {
+            let _ = tx.send(Event::Disconnected(format!("disconnected: {reason:#}")));
+        });
+        eio.connect(&args.url)
+            .map_err(|e| format!("connect failed: {e:#}"))?;
+        let binary = args.workload == Workload::W1b;
+        let msg = message(args.size, binary);
+        let send = || {
+            eio.send(msg.clone())
+                .map_err(|e| format!("send failed: {e}"))
+        };
+        let next_echo = || match rx.recv_timeout(STALL) {
+            Ok(Event::Message(p)) => check_echo(&p, args.size, binary),
+            Ok(Event::Disconnected(e)) => Err(e),
+            Err(_) => Err(format!(
+                "timeout: no progress for {} s (at {})",
+                STALL.as_secs(),
+                progress.get()
+            )),
+        };
+        let count = args.count;
+        let inflight = if args.workload == Workload::W2 {
+            1
+        } else {
+            args.inflight.min(count)
+        };
+        let mut samples = Vec::new();
+        let cpu0 = cpu_seconds()?;
+        let t0 = Instant::now();
+        let mut sent = 0;
+        while sent < inflight {
+            send()?;
+            sent += 1;
+        }
+        let mut received = 0;
+        let mut start = t0;
+        while received < count {
+            next_echo()?;
+            received += 1;
+            progress.set(received);
+            if args.workload == Workload::W2 {
+                let now = Instant::now();
+                samples.push((now - start).as_secs_f64() * 1e6);
+                start = now;
+            }
+            if sent < count {
+                send()?;
+                sent += 1;
+            }
+        }
+        let wall = t0.elapsed().as_secs_f64();
+        let cpu = cpu_seconds()? - cpu0;
+        samples.sort_by(f64::total_cmp);
+        Ok(Report {
+            count,
+            wall_s: wall,
+            cpu_s: cpu,
+            msgs_per_s: Some(count as f64 / wall),
+            p50_us: percentile(&samples, 50.0),
+            p99_us: percentile(&samples, 99.0),
+            ..Report::default()
+        })
+    }
 }
 
 /// User + system CPU time of the whole process (every thread, living or gone), in seconds:

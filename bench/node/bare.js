@@ -1,12 +1,12 @@
 'use strict';
 // The "bare WebSocket floor": a plain `ws` client that speaks Engine.IO v4 framing by hand,
-// WebSocket transport only (W1, W2, W5). No reconnection, no buffering, no upgrade logic:
-// what any Engine.IO client over the same socket library cannot beat by much.
+// WebSocket transport only (W1, W1b, W2, W5). No reconnection, no buffering, no upgrade
+// logic: what any Engine.IO client over the same socket library cannot beat by much.
 //
 //   open   ws://HOST/engine.io/?EIO=4&transport=websocket, read the `0{...}` open packet
 //   ping   `2` from the server is answered with `3`
-//   send   `4<msg>` (text); binary messages would be a binary frame (not used here)
-//   echo   `4<msg>` from the server
+//   send   `4<msg>` (text); a binary message (W1b) is a binary frame of the raw bytes
+//   echo   `4<msg>` from the server, or a binary frame
 //
 // Contract: bench/README.md.
 
@@ -14,11 +14,11 @@ const WebSocket = require('ws');
 const c = require('./common');
 
 const args = c.parseArgs(process.argv.slice(2));
-if (!['w1', 'w2', 'w5'].includes(args.workload)) {
-  process.stderr.write(`bare.js: workload ${args.workload} is not supported (websocket only: w1, w2, w5)\n`);
+if (!['w1', 'w1b', 'w2', 'w5'].includes(args.workload)) {
+  process.stderr.write(`bare.js: workload ${args.workload} is not supported (websocket only: w1, w1b, w2, w5)\n`);
   process.exit(2);
 }
-const frame = '4' + c.payload(args.size);
+const frame = args.workload === 'w1b' ? c.binaryPayload(args.size) : '4' + c.payload(args.size);
 
 function wsUrl() {
   const u = new URL(args.url);
@@ -129,4 +129,4 @@ async function w5(progress) {
   return { count: n, wall_s: wall, cpu_s: cpu, rss_kb_per_client: (rss1 - rss0) / n };
 }
 
-c.runMain(args, (progress) => ({ w1, w2, w5 })[args.workload](progress));
+c.runMain(args, (progress) => ({ w1, w1b: w1, w2, w5 })[args.workload](progress));

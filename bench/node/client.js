@@ -3,14 +3,14 @@
 //
 //   node bench/node/client.js --workload w1 --url http://127.0.0.1:PORT [--count N] ...
 //
-// W1/W2/W5: transports ["websocket"]; W3: ["polling"]; W4: default transports, waits for
-// the "upgrade" event.
+// W1/W1b/W2/W5: transports ["websocket"]; W3: ["polling"]; W4: default transports, waits
+// for the "upgrade" event. W1b sends a Buffer (a binary message); its echoes are Buffers.
 
 const { Socket } = require('engine.io-client');
 const c = require('./common');
 
 const args = c.parseArgs(process.argv.slice(2));
-const msg = c.payload(args.size);
+const msg = args.workload === 'w1b' ? c.binaryPayload(args.size) : c.payload(args.size);
 
 // Opens a socket and resolves once it is open; rejects on error/close before open.
 function connect(opts) {
@@ -136,6 +136,7 @@ async function idleWorkload(progress) {
 c.runMain(args, (progress) => {
   switch (args.workload) {
     case 'w1': return echoWorkload(['websocket'], progress);
+    case 'w1b': return echoWorkload(['websocket'], progress);
     case 'w2': return rttWorkload(progress);
     case 'w3': return echoWorkload(['polling'], progress);
     case 'w4': return upgradeWorkload(progress);

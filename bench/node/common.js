@@ -7,6 +7,7 @@ const fs = require('fs');
 
 const DEFAULTS = {
   w1: { count: 50000, inflight: 256 },
+  w1b: { count: 50000, inflight: 256 }, // w1 with binary messages
   w2: { count: 5000, inflight: 1 },
   w3: { count: 10000, inflight: 256 },
   w4: { count: 200, inflight: 1 },
@@ -17,7 +18,7 @@ const DEFAULTS = {
 const STALL_SECS = 60;
 
 function usage(msg) {
-  process.stderr.write(`${msg}\nusage: --workload w1|w2|w3|w4|w5 --url http://127.0.0.1:PORT ` +
+  process.stderr.write(`${msg}\nusage: --workload w1|w1b|w2|w3|w4|w5 --url http://127.0.0.1:PORT ` +
     '[--count N] [--inflight K] [--size BYTES] [--clients N]\n');
   process.exit(2);
 }
@@ -43,7 +44,7 @@ function parseArgs(argv) {
       default: usage(`unknown argument: ${k}`);
     }
   }
-  if (!DEFAULTS[a.workload]) usage(`--workload must be one of w1..w5, got ${a.workload}`);
+  if (!DEFAULTS[a.workload]) usage(`--workload must be one of w1, w1b, w2..w5, got ${a.workload}`);
   if (!a.url) usage('--url is required');
   if (a.count === null) a.count = a.workload === 'w5' ? a.clients : DEFAULTS[a.workload].count;
   if (a.workload === 'w5') a.count = a.clients;
@@ -57,6 +58,11 @@ function payload(size) {
   let s = '';
   for (let i = 0; i < size; i++) s += alphabet[i % alphabet.length];
   return s;
+}
+
+// The same `size` bytes as a Buffer: w1b's binary message.
+function binaryPayload(size) {
+  return Buffer.from(payload(size), 'latin1');
 }
 
 function cpuSecs() {
@@ -174,5 +180,5 @@ async function runMain(args, body) {
 }
 
 module.exports = {
-  parseArgs, payload, cpuSecs, nowSecs, rssKb, sleep, percentile, windowedEcho, runMain, errText,
+  parseArgs, payload, binaryPayload, cpuSecs, nowSecs, rssKb, sleep, percentile, windowedEcho, runMain, errText,
 };

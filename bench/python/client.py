@@ -2,8 +2,9 @@
 
     bench/python/.venv/bin/python bench/python/client.py --workload w1 --url http://127.0.0.1:PORT
 
-W1/W2/W5: transports=['websocket']; W3: ['polling']; W4: default transports (polling, then
-the client's own upgrade inside connect()). Contract: bench/README.md.
+W1/W1b/W2/W5: transports=['websocket']; W3: ['polling']; W4: default transports (polling,
+then the client's own upgrade inside connect()). W1b sends `bytes` (binary messages).
+Contract: bench/README.md.
 """
 
 import argparse
@@ -46,13 +47,13 @@ def _observed_decode(self, encoded_payload):
 
 engineio.payload.Payload.decode = _observed_decode
 
-DEFAULT_COUNT = {"w1": 50000, "w2": 5000, "w3": 10000, "w4": 200}
-DEFAULT_INFLIGHT = {"w1": 256, "w3": 256}
+DEFAULT_COUNT = {"w1": 50000, "w1b": 50000, "w2": 5000, "w3": 10000, "w4": 200}
+DEFAULT_INFLIGHT = {"w1": 256, "w1b": 256, "w3": 256}
 
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--workload", required=True, choices=["w1", "w2", "w3", "w4", "w5"])
+    p.add_argument("--workload", required=True, choices=["w1", "w1b", "w2", "w3", "w4", "w5"])
     p.add_argument("--url", required=True)
     p.add_argument("--count", type=int)
     p.add_argument("--inflight", type=int)
@@ -71,6 +72,8 @@ def parse_args():
 ARGS = parse_args()
 ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 MSG = "".join(ALPHABET[i % len(ALPHABET)] for i in range(ARGS.size))
+if ARGS.workload == "w1b":
+    MSG = MSG.encode("ascii")  # a binary message of the same bytes
 
 
 # A workload that makes no progress (no echo back, no connection completed) for this long fails.
@@ -261,6 +264,7 @@ def emit(result):
 async def main():
     body = {
         "w1": lambda: echo_workload(["websocket"]),
+        "w1b": lambda: echo_workload(["websocket"]),
         "w2": rtt_workload,
         "w3": lambda: echo_workload(["polling"]),
         "w4": upgrade_workload,

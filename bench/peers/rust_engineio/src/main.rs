@@ -1,7 +1,8 @@
 //! Benchmark peer: the `rust_engineio` 0.6 async client on tokio (multi-threaded runtime,
 //! default worker count), driven per the contract in bench/README.md.
 //!
-//! * W1/W2/W5: `ClientBuilder::build_websocket()` (WebSocket only, no polling handshake)
+//! * W1/W1b/W2/W5: `ClientBuilder::build_websocket()` (WebSocket only, no polling handshake);
+//!   W1b sends `PacketId::MessageBinary` packets (binary frames) of the same bytes as W1
 //! * W3: `ClientBuilder::build_polling()` (polling only)
 //! * W4: `ClientBuilder::build()` (polling handshake, then the WebSocket upgrade; `build()`
 //!   returns only once the upgrade has finished, and the crate exposes no transport name)
@@ -25,6 +26,7 @@ use url::Url;
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Workload {
     W1,
+    W1b,
     W2,
     W3,
     W4,
@@ -35,6 +37,7 @@ impl Workload {
     fn name(self) -> &'static str {
         match self {
             Workload::W1 => "w1",
+            Workload::W1b => "w1b",
             Workload::W2 => "w2",
             Workload::W3 => "w3",
             Workload::W4 => "w4",
@@ -54,7 +57,7 @@ struct Args {
 
 fn usage(msg: &str) -> ! {
     eprintln!(
-        "{msg}\nusage: rust_engineio_load --workload w1|w2|w3|w4|w5 --url http://127.0.0.1:PORT \
+        "{msg}\nusage: rust_engineio_load --workload w1|w1b|w2|w3|w4|w5 --url http://127.0.0.1:PORT \
          [--count N] [--inflight K] [--size BYTES] [--clients N]"
     );
     std::process::exit(2);
@@ -82,6 +85,7 @@ fn parse_args() -> Args {
             "--workload" => {
                 workload = Some(match val.as_str() {
                     "w1" => Workload::W1,
+                    "w1b" => Workload::W1b,
                     "w2" => Workload::W2,
                     "w3" => Workload::W3,
                     "w4" => Workload::W4,
@@ -104,13 +108,13 @@ fn parse_args() -> Args {
     let url = url.unwrap_or_else(|| usage("--url is required"));
     let count = match workload {
         Workload::W5 => clients,
-        Workload::W1 => count.unwrap_or(50_000),
+        Workload::W1 | Workload::W1b => count.unwrap_or(50_000),
         Workload::W2 => count.unwrap_or(5_000),
         Workload::W3 => count.unwrap_or(10_000),
         Workload::W4 => count.unwrap_or(200),
     };
     let inflight = inflight.unwrap_or(match workload {
-        Workload::W1 | Workload::W3 => 256,
+        Workload::W1 | Workload::W1b | Workload::W3 => 256,
         _ => 1,
     });
     Args {
@@ -305,8 +309,13 @@ async fn echo_workload(args: &Args, progress: &AtomicUsize) -> Outcome {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let reader = spawn_reader(&client, Some(tx));
     let msg = payload(args.size);
+    let id = if args.workload == Workload::W1b {
+        PacketId::MessageBinary
+    } else {
+        PacketId::Message
+    };
     let send = |client: &Client| {
-        let packet = Packet::new(PacketId::Message, msg.clone());
+        let packet = Packet::new(id, msg.clone());
         let client = client.clone();
         async move {
             client
@@ -454,7 +463,7 @@ async fn main() -> ExitCode {
     let progress = Arc::new(AtomicUsize::new(0));
     let body = async {
         match args.workload {
-            Workload::W1 | Workload::W3 => echo_workload(&args, &progress).await,
+            Workload::W1 | Workload::W1b | Workload::W3 => echo_workload(&args, &progress).await,
             Workload::W2 => rtt_workload(&args, &progress).await,
             Workload::W4 => upgrade_workload(&args, &progress).await,
             Workload::W5 => idle_workload(&args, &progress).await,
