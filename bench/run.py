@@ -5,7 +5,7 @@ Usually started through scripts/bench.sh, which installs the peers and builds th
 first. Python 3 standard library only. The contract the client programs follow, the
 workloads and how to read the table: bench/README.md.
 
-    python3 bench/run.py [--rounds N] [--only w1,w3] [--clients ours-tokio,node] [--quick]
+    python3 bench/run.py [--rounds N] [--only w1,w3] [--clients ours-tokio,floor] [--quick]
 
 For each workload, the clients run ROUNDS times, alternating (round 1: every client once,
 in order, then round 2, ...), each as its own process with a timeout. The table shows the
@@ -42,6 +42,9 @@ VENV_PY = os.path.join(BENCH, "python", ".venv", "bin", "python")
 WORKLOADS = {
     "w1": {"wl": "w1", "full": {"count": 50000, "inflight": 256, "size": 32},
            "quick": {"count": 5000, "inflight": 256, "size": 32}, "timeout": 300},
+    # W1 with binary messages (the same `size` bytes, sent as binary frames).
+    "w1b": {"wl": "w1b", "full": {"count": 50000, "inflight": 256, "size": 32},
+            "quick": {"count": 5000, "inflight": 256, "size": 32}, "timeout": 300},
     "w2": {"wl": "w2", "full": {"count": 5000, "size": 32},
            "quick": {"count": 500, "size": 32}, "timeout": 180},
     "w3": {"wl": "w3", "full": {"count": 10000, "inflight": 256, "size": 32},
@@ -58,23 +61,34 @@ WORKLOADS = {
     "w5-10k": {"wl": "w5", "full": {"clients": 10000}, "quick": {"clients": 2000},
                "timeout": 600},
 }
-WORKLOAD_ORDER = ["w1", "w2", "w3", "w3-256", "w4", "w5", "w5-10k"]
+WORKLOAD_ORDER = ["w1", "w1b", "w2", "w3", "w3-256", "w4", "w5", "w5-10k"]
 
 # ------------------------------------------------------------------------------ clients
 
-CLIENT_ORDER = ["ours-tokio", "ours-smol", "rust_engineio", "node", "python", "bare"]
-ALL_WORKLOADS = {"w1", "w2", "w3", "w4", "w5"}
+CLIENT_ORDER = ["ours-tokio-ct", "ours-tokio", "ours-smol", "ours-blocking", "floor",
+                "rust_engineio", "node", "python", "bare"]
+ALL_WORKLOADS = {"w1", "w1b", "w2", "w3", "w4", "w5"}
+# The workloads each client runs; the others are not run for it (a "—" cell), never shown
+# as failures. The floor and bare speak WebSocket only (no polling, no upgrade); our
+# blocking client runs the message workloads.
 CLIENT_WORKLOADS = {
+    "ours-tokio-ct": ALL_WORKLOADS | {"w3-256", "w5-10k"},
     "ours-tokio": ALL_WORKLOADS | {"w3-256", "w5-10k"},
     "ours-smol": ALL_WORKLOADS | {"w3-256", "w5-10k"},
+    "ours-blocking": {"w1", "w1b", "w2", "w3", "w3-256"},
+    "floor": {"w1", "w1b", "w2", "w5"},
     "rust_engineio": ALL_WORKLOADS,
     "node": ALL_WORKLOADS,
     "python": ALL_WORKLOADS,
-    "bare": {"w1", "w2", "w5"},
+    "bare": {"w1", "w1b", "w2", "w5"},
 }
 
-DEFAULT_RATIOS = ("ours-tokio/rust_engineio,ours-smol/rust_engineio,ours-tokio/node,"
+DEFAULT_RATIOS = ("ours-tokio-ct/floor,ours-tokio/floor,ours-smol/floor,"
+                  "ours-blocking/ours-tokio,"
+                  "ours-tokio/rust_engineio,ours-smol/rust_engineio,ours-tokio/node,"
                   "ours-tokio/python,ours-tokio/bare")
+# Column headers of ratios that read better under another name than "a / b".
+RATIO_LABELS = {("ours-blocking", "ours-tokio"): "blocking / async"}
 
 
 def default_target_dir():
@@ -84,9 +98,9 @@ def default_target_dir():
 def client_commands(args):
     """client -> (argv prefix, missing-reason or None)."""
     ours = args.ours_bin or os.path.join(default_target_dir(), "release", "examples", "load")
-    peer = args.rust_engineio_bin or os.path.join(
-        os.environ.get("BENCH_TARGET_DIR") or os.path.join(BENCH, "target"),
-        "release", "rust_engineio_load")
+    bench_target = os.environ.get("BENCH_TARGET_DIR") or os.path.join(BENCH, "target")
+    peer = args.rust_engineio_bin or os.path.join(bench_target, "release", "rust_engineio_load")
+    floor = args.floor_bin or os.path.join(bench_target, "release", "floor_load")
     node = shutil.which("node")
 
     def need_file(path, hint):
@@ -102,8 +116,12 @@ def client_commands(args):
                                          "package.json")):
         node_missing = "bench/node/node_modules missing (run: npm ci in bench/node)"
     return {
+        "ours-tokio-ct": ([ours, "--runtime", "tokio-ct"], ours_missing),
         "ours-tokio": ([ours, "--runtime", "tokio"], ours_missing),
         "ours-smol": ([ours, "--runtime", "smol"], ours_missing),
+        "ours-blocking": ([ours, "--runtime", "blocking"], ours_missing),
+        "floor": ([floor], need_file(
+            floor, "build it with: cargo build --release in bench/peers/floor")),
         "rust_engineio": ([peer], need_file(
             peer, "build it with: cargo build --release in bench/peers/rust_engineio")),
         "node": ([node or "node", os.path.join(NODE_DIR, "client.js")], node_missing),
@@ -349,6 +367,8 @@ def versions():
         "aiohttp": pkgs.get("aiohttp"),
         "rust_engineio": lock_version(
             os.path.join(BENCH, "peers", "rust_engineio", "Cargo.lock"), "rust_engineio"),
+        "tokio-tungstenite (floor)": lock_version(
+            os.path.join(BENCH, "peers", "floor", "Cargo.lock"), "tokio-tungstenite"),
     }
 
 # ------------------------------------------------------------------------------ table
@@ -374,6 +394,9 @@ ROWS = [
     ("W1 ws echo: msgs/s", "w1", "msgs_per_s", "higher", fmt_int),
     ("W1 ws echo: client CPU s", "w1", "cpu_s", "lower", fmt_3),
     ("W1 ws echo: process CPU s (whole run)", "w1", "process_cpu_s", "lower", fmt_3),
+    ("W1b ws binary echo: msgs/s", "w1b", "msgs_per_s", "higher", fmt_int),
+    ("W1b ws binary echo: client CPU s", "w1b", "cpu_s", "lower", fmt_3),
+    ("W1b ws binary echo: process CPU s (whole run)", "w1b", "process_cpu_s", "lower", fmt_3),
     ("W2 ws RTT: p50 µs", "w2", "p50_us", "lower", fmt_1),
     ("W2 ws RTT: p99 µs", "w2", "p99_us", "lower", fmt_1),
     ("W2 ws RTT: client CPU s", "w2", "cpu_s", "lower", fmt_3),
@@ -418,7 +441,8 @@ def build_table(data, clients, ratios, params):
     for r in runs:
         by.setdefault((r["workload"], r["client"]), []).append(r)
     ratio_pairs = [(a, b) for a, b in ratios if a in clients and b in clients]
-    header = ["workload / metric", "better"] + clients + [f"{a} / {b}" for a, b in ratio_pairs]
+    header = ["workload / metric", "better"] + clients + [
+        RATIO_LABELS.get((a, b), f"{a} / {b}") for a, b in ratio_pairs]
     lines = ["| " + " | ".join(header) + " |",
              "|" + "|".join(["---", "---"] + ["---:"] * (len(header) - 2)) + "|"]
     footnotes = []
@@ -472,7 +496,9 @@ def render(data, clients, ratios, quick, params):
     out.append(f"Rounds: {meta['rounds']} (clients alternating within each round); cells are "
                f"medians over the successful rounds. Parameters: {pdesc}.")
     out.append("Ratio columns are plain quotients of the medians (left ÷ right): below 1 is "
-               "better for CPU, latency, time and RSS, above 1 is better for msgs/s.")
+               "better for CPU, latency, time and RSS, above 1 is better for msgs/s."
+               + "".join(f" `{label}` is {a} ÷ {b}." for (a, b), label in RATIO_LABELS.items()
+                         if (a, b) in ratios and a in clients and b in clients))
     out.append("")
     table, footnotes = build_table(data, clients, ratios, params)
     out.append(table)
@@ -516,6 +542,8 @@ def main():
                    "$CARGO_TARGET_DIR or target/, then release/examples/load)")
     p.add_argument("--rust-engineio-bin", help="the rust_engineio peer (default: "
                    "$BENCH_TARGET_DIR or bench/target/, then release/rust_engineio_load)")
+    p.add_argument("--floor-bin", help="the Rust floor (default: "
+                   "$BENCH_TARGET_DIR or bench/target/, then release/floor_load)")
     args = p.parse_args()
 
     rounds = args.rounds if args.rounds is not None else (1 if args.quick else 3)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark (issue 6): installs the peers, builds the load programs, runs bench/run.py.
 #
-#   scripts/bench.sh [--quick] [--rounds N] [--only w1,w3] [--clients ours-tokio,node] [...]
+#   scripts/bench.sh [--quick] [--rounds N] [--only w1,w3] [--clients ours-tokio,floor] [...]
 #
 # Every argument is passed through to bench/run.py (python3 bench/run.py --help).
 # Steps, each skipped when already done:
@@ -11,14 +11,16 @@
 #                     (python-engineio 4.15.1, aiohttp)
 #   3. bench/peers/rust_engineio: cargo build --release --locked (rust_engineio 0.6 from
 #                     crates.io) into $BENCH_TARGET_DIR (default bench/target)
-#   4. ours:          cargo build --release --example load --features smol (skipped with a
+#   4. bench/peers/floor: cargo build --release --locked (the Rust floor: tokio-tungstenite,
+#                     Engine.IO framing by hand) into $BENCH_TARGET_DIR
+#   5. ours:          cargo build --release --example load --features smol (skipped with a
 #                     warning while examples/load.rs does not exist; run.py then skips the
 #                     ours-* columns)
-#   5. python3 bench/run.py "$@"
+#   6. python3 bench/run.py "$@"
 # Output: the markdown table on stdout, also bench/results/latest.md; raw results in
 # bench/results/latest.json; clients' stderr in bench/results/clients.log.
 # Environment: PYTHON (default python3) creates the venv; CARGO_TARGET_DIR is honoured for
-# our crate, BENCH_TARGET_DIR for the rust_engineio peer.
+# our crate, BENCH_TARGET_DIR for the rust_engineio and floor peers.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -27,6 +29,7 @@ NODE_DIR="$BENCH/node"
 PY_DIR="$BENCH/python"
 VENV="$PY_DIR/.venv"
 PEER_DIR="$BENCH/peers/rust_engineio"
+FLOOR_DIR="$BENCH/peers/floor"
 PYTHON="${PYTHON:-python3}"
 export BENCH_TARGET_DIR="${BENCH_TARGET_DIR:-$BENCH/target}"
 
@@ -39,7 +42,7 @@ case " $* " in
 esac
 
 # Which clients will run (--clients a,b or --clients=a,b); default: all of them.
-clients="ours-tokio,ours-smol,rust_engineio,node,python,bare"
+clients="ours-tokio-ct,ours-tokio,ours-smol,ours-blocking,floor,rust_engineio,node,python,bare"
 prev=""
 for arg in "$@"; do
   case "$arg" in
@@ -103,8 +106,16 @@ if wants rust_engineio; then
     || die "building the rust_engineio peer failed"
 fi
 
-# ------------------------------------------------------------------ 4. ours
-if wants ours-tokio || wants ours-smol; then
+# ---------------------------------------------------------------- 4. floor
+if wants floor; then
+  command -v cargo >/dev/null 2>&1 || die "cargo not found"
+  say "floor: cargo build --release --locked in bench/peers/floor (target: ${BENCH_TARGET_DIR#"$ROOT"/})"
+  (cd "$FLOOR_DIR" && CARGO_TARGET_DIR="$BENCH_TARGET_DIR" cargo build --release --locked --quiet) \
+    || die "building the floor peer failed"
+fi
+
+# ------------------------------------------------------------------ 5. ours
+if wants ours-tokio-ct || wants ours-tokio || wants ours-smol || wants ours-blocking; then
   if [ -f "$ROOT/examples/load.rs" ]; then
     say "ours: cargo build --release --example load --features smol"
     (cd "$ROOT" && cargo build --release --example load --features smol --quiet) \
@@ -114,5 +125,5 @@ if wants ours-tokio || wants ours-smol; then
   fi
 fi
 
-# ------------------------------------------------------------------- 5. run
+# ------------------------------------------------------------------- 6. run
 exec "$PYTHON" "$BENCH/run.py" "$@"
