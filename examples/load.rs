@@ -24,7 +24,7 @@
 //! | `w1b` | as `w1`, with binary messages of the same `size` bytes | `msgs_per_s`, `cpu_s` |
 //! | `w2` | WebSocket only: `count` (5,000) round trips, one at a time | `p50_us`, `p99_us` |
 //! | `w3` | polling only: as `w1`, 10,000 messages | `msgs_per_s`, `cpu_s` |
-//! | `w4` | `count` (200) times in a row: a new client connects (polling, then the upgrade), waits until `transport()` is WebSocket, disconnects | `mean_ms`, `cpu_ms_per_conn` |
+//! | `w4` | `count` (200) times in a row: a new client connects (polling, then the upgrade), waits for the `Upgraded` event, disconnects | `mean_ms`, `cpu_ms_per_conn` |
 //! | `w5` | `clients` (1,000) idle WebSocket clients in this process, connected 100 at a time | `rss_kb_per_client` |
 //!
 //! The line on stdout, at the end, has every field, `null` where the workload has no such
@@ -46,28 +46,18 @@
 //!   the runtime (`tokio::spawn` on a multi-thread runtime, `block_on` on a current-thread
 //!   one, or smol's global executor), beside the client's own tasks. `--runtime blocking`
 //!   takes the messages from an `on_message` handler instead, as threaded code would.
-//! - `w4`: the client has no upgrade event, so the client's WebSocket connector is the
-//!   built-in one wrapped to signal when the upgrade packet `5` is written; then
-//!   `transport()` is checked. (Polling `transport()` every 200 µs instead added its own
-//!   wake-ups to the CPU time: 2.5 ms per connection on tokio, 8.7 on smol, against 0.8.)
-//!   Against node's engine.io, `mean_ms` is about 100 ms whatever the client: the server
+//! - `w4`: the upgrade is the client's `ClientEvent::Upgraded` event. Against node's engine.io, `mean_ms` is about 100 ms whatever the client: the server
 //!   releases the pending poll with a noop only on its 100 ms upgrade check timer, and the
 //!   client waits for that poll before it sends `5`, as engine.io-client does.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-use engineio::connector::TungsteniteConnector;
-use engineio::rt::{ConnectorError, WebSocketConnector, WsMessage, WsSink, WsStream};
-use engineio::{
-    AsyncClient, ByteStr, ClientEvent, Events, Frame, Payload, Runtime, TransportKind, Transports,
-};
-use futures::channel::oneshot;
+use engineio::{AsyncClient, ByteStr, ClientEvent, Events, Payload, Runtime, Transports};
 use futures::future::{self, Either};
-use futures::{FutureExt, SinkExt, StreamExt};
+use futures::{FutureExt, StreamExt};
 use serde_json::Value;
 
 /// A workload that makes no progress for this long fails.
@@ -76,8 +66,6 @@ const STALL: Duration = Duration::from_secs(60);
 const CONNECT_CONCURRENCY: usize = 100;
 /// How long `w5` clients stay idle before RSS is read.
 const IDLE: Duration = Duration::from_secs(2);
-/// How often `w4` looks at `transport()` if the upgrade signal came before it changed.
-const UPGRADE_POLL: Duration = Duration::from_micros(200);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Workload {
@@ -509,22 +497,23 @@ async fn upgrades(args: &Args, runtime: Runtime, progress: &Progress) -> Outcome
     let cpu0 = cpu_seconds()?;
     let t0 = Instant::now();
     for i in 0..args.count {
-        let (watch, upgraded) = UpgradeWatch::new(&runtime);
         let eio = AsyncClient::builder()
             .runtime(runtime.clone())
-            .websocket_connector(watch)
             .build()
             .map_err(|e| format!("building the client: {e}"))?;
+        let mut events = eio.events();
         eio.connect(&args.url)
             .await
             .map_err(|e| format!("connect failed: {e:#}"))?;
         // The upgrade, or the end of the connection, whichever comes first.
-        future::select(upgraded, eio.wait().boxed()).await;
         loop {
-            match eio.transport() {
-                Some(TransportKind::WebSocket) => break,
-                Some(_) => eio.sleep(UPGRADE_POLL).await,
+            match events.next().await {
+                Some(ClientEvent::Upgraded) => break,
+                Some(ClientEvent::Disconnect(r)) => {
+                    return Err(format!("disconnected before the upgrade: {r}"));
+                }
                 None => return Err("disconnected before the upgrade".to_owned()),
+                Some(_) => {}
             }
         }
         eio.disconnect()
@@ -543,48 +532,6 @@ async fn upgrades(args: &Args, runtime: Runtime, progress: &Progress) -> Outcome
         cpu_ms_per_conn: Some(cpu * 1e3 / n),
         ..Report::default()
     })
-}
-
-/// The client's own WebSocket connector, which also tells when the upgrade packet (`5`)
-/// goes out: the client has no upgrade event, and polling `transport()` in a tight loop
-/// would add its own wake-ups to the CPU time measured. `transport()` is WebSocket by the
-/// time the frame reaches the socket (the driver records the upgrade first).
-struct UpgradeWatch {
-    inner: TungsteniteConnector,
-    upgraded: Arc<Mutex<Option<oneshot::Sender<()>>>>,
-}
-
-impl UpgradeWatch {
-    fn new(runtime: &Runtime) -> (UpgradeWatch, oneshot::Receiver<()>) {
-        let (tx, rx) = oneshot::channel();
-        let watch = UpgradeWatch {
-            inner: TungsteniteConnector::new(runtime.dialer().clone()),
-            upgraded: Arc::new(Mutex::new(Some(tx))),
-        };
-        (watch, rx)
-    }
-}
-
-#[async_trait]
-impl WebSocketConnector for UpgradeWatch {
-    async fn connect(
-        &self,
-        request: http::Request<()>,
-        max_message: usize,
-    ) -> Result<(WsSink, WsStream), ConnectorError> {
-        let (sink, stream) = self.inner.connect(request, max_message).await?;
-        let upgraded = self.upgraded.clone();
-        let sink = sink.with(move |message: WsMessage| {
-            if matches!(&message, WsMessage::Data(Frame::Text(t)) if t == "5") {
-                let tx = upgraded.lock().ok().and_then(|mut tx| tx.take());
-                if let Some(tx) = tx {
-                    let _ = tx.send(());
-                }
-            }
-            future::ready(Ok::<_, ConnectorError>(message))
-        });
-        Ok((Box::pin(sink), stream))
-    }
 }
 
 /// W5: `clients` idle WebSocket clients; memory per client.

@@ -11,7 +11,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use engineio::{AsyncClient, DisconnectReason, Payload, TransportKind};
+use engineio::{AsyncClient, ClientEvent, DisconnectReason, Payload, TransportKind};
 use futures::StreamExt;
 use futures::channel::mpsc::{self, UnboundedReceiver};
 use serde_json::{Value, json};
@@ -47,6 +47,8 @@ async fn run(url: &str) -> Result<(), engineio::Error> {
         println!("disconnected: {reason}");
     });
 
+    // The event stream tells of the upgrade; made before `connect`, it sees everything.
+    let mut events = eio.events();
     println!("connecting to {url}");
     eio.connect(url).await?;
     let sid = eio.sid().unwrap_or_default();
@@ -56,14 +58,18 @@ async fn run(url: &str) -> Result<(), engineio::Error> {
 
     // The session opens on long-polling; the client upgrades it to WebSocket by itself.
     let upgrade = async {
-        while eio.transport() != Some(TransportKind::WebSocket) {
-            eio.sleep(Duration::from_millis(10)).await;
+        while let Some(event) = events.next().await {
+            if event == ClientEvent::Upgraded {
+                return;
+            }
         }
     };
     match timeout(Duration::from_secs(5), upgrade).await {
         Ok(()) => println!("upgraded:  websocket"),
         Err(_) => println!("no upgrade within 5 s: staying on long-polling"),
     }
+    // Unread, the stream would keep every message for itself: let it go.
+    drop(events);
     while let Ok(data) = inbox.try_recv() {
         println!("received:  {} (before we sent anything)", describe(&data));
     }

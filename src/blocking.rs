@@ -12,18 +12,16 @@
 //! must not call [`wait`](Client::wait), which waits for the handlers themselves.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use futures::channel::oneshot;
-
+use crate::client::{DispatchOn, Dispatcher, Handler};
 use crate::rt::Runtime;
-use crate::{AsyncClient, ClientBuilder, DisconnectReason, Error, Payload, TransportKind};
-
-type Job = Box<dyn FnOnce() + Send>;
+use crate::{
+    AsyncClient, ClientBuilder, DisconnectReason, Error, Payload, SendError, TransportKind,
+};
 
 /// An Engine.IO client for threaded code: python-engineio's `Client`.
 ///
@@ -53,16 +51,6 @@ type Job = Box<dyn FnOnce() + Send>;
 #[derive(Clone, Debug)]
 pub struct Client {
     aio: AsyncClient,
-    dispatch: Arc<Dispatch>,
-}
-
-/// The dispatch thread, started on first use, ended when the client is dropped.
-#[derive(Debug, Default)]
-struct Dispatch {
-    tx: Mutex<Option<mpsc::Sender<Job>>>,
-    /// `connect` was called from a handler: its `connect` handler cannot run before that
-    /// handler returns, so `connect` must not wait for it.
-    connect_from_handler: AtomicBool,
 }
 
 thread_local! {
@@ -70,21 +58,25 @@ thread_local! {
     static ON_DISPATCH_THREAD: Cell<bool> = const { Cell::new(false) };
 }
 
-impl Dispatch {
-    /// Runs `job` on the dispatch thread, after every job sent before it.
-    fn run(&self, job: Job) {
+/// The dispatch thread: it runs each connection's dispatcher, one connection after the
+/// other, reading the events straight from the client's event queue. Started on first
+/// use; it ends when the client and its connections are gone.
+#[derive(Default)]
+struct DispatchThread {
+    tx: Mutex<Option<mpsc::Sender<Dispatcher>>>,
+}
+
+impl DispatchThread {
+    fn run(&self, dispatcher: Dispatcher) {
         let mut tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
         let sender = tx.get_or_insert_with(|| {
-            let (tx, rx) = mpsc::channel::<Job>();
+            let (tx, rx) = mpsc::channel::<Dispatcher>();
             let spawned = std::thread::Builder::new()
                 .name("engineio-dispatch".into())
                 .spawn(move || {
                     ON_DISPATCH_THREAD.with(|f| f.set(true));
-                    for job in rx {
-                        // A panicking handler must not take the other handlers with it.
-                        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
-                            log::error!("an engineio event handler panicked");
-                        }
+                    for dispatcher in rx {
+                        dispatcher.run_blocking();
                     }
                 });
             if let Err(e) = spawned {
@@ -92,20 +84,9 @@ impl Dispatch {
             }
             tx
         });
-        if let Err(mpsc::SendError(job)) = sender.send(job) {
-            // The thread could not start: run the handler here rather than lose it.
-            job();
+        if sender.send(dispatcher).is_err() {
+            log::error!("the engineio dispatch thread is gone: handlers will not run");
         }
-    }
-
-    /// Runs `job` on the dispatch thread; the returned receiver fires when it is done.
-    fn run_and_signal(&self, job: impl FnOnce() + Send + 'static) -> oneshot::Receiver<()> {
-        let (done_tx, done_rx) = oneshot::channel();
-        self.run(Box::new(move || {
-            job();
-            let _ = done_tx.send(());
-        }));
-        done_rx
     }
 }
 
@@ -125,9 +106,7 @@ impl Client {
     /// ```
     #[cfg(any(feature = "tokio", feature = "smol", feature = "async-std"))]
     pub fn new() -> Client {
-        Client::from_async(AsyncClient::from_config(
-            ClientBuilder::new().into_config_with(Runtime::detached()),
-        ))
+        Client::from_config(ClientBuilder::new().into_config_with(Runtime::detached()))
     }
 
     /// A client on `runtime`, with default options.
@@ -141,7 +120,7 @@ impl Client {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn with_runtime(runtime: Runtime) -> Client {
-        Client::from_async(AsyncClient::with_runtime(runtime))
+        Client::from_config(ClientBuilder::new().into_config_with(runtime))
     }
 
     /// A builder for every option; finish it with
@@ -160,16 +139,12 @@ impl Client {
         ClientBuilder::new()
     }
 
-    pub(crate) fn from_async(aio: AsyncClient) -> Client {
-        let client = Client {
-            aio,
-            dispatch: Arc::new(Dispatch::default()),
-        };
-        // Until the user sets one, a disconnect handler that does nothing still makes the
-        // end of a connection wait for the message handlers queued before it, so that
-        // `wait` returns only once every handler has run.
-        client.on_disconnect(|_| {});
-        client
+    pub(crate) fn from_config(config: crate::client::ClientConfig) -> Client {
+        let thread = DispatchThread::default();
+        let run = Box::new(move |dispatcher| thread.run(dispatcher));
+        Client {
+            aio: AsyncClient::from_parts(config, DispatchOn::Thread(run)),
+        }
     }
 
     /// Sets the handler for the `connect` event; it runs before [`connect`](Self::connect)
@@ -180,18 +155,9 @@ impl Client {
     /// eio.on_connect(|| println!("I'm connected!"));
     /// ```
     pub fn on_connect(&self, handler: impl Fn() + Send + Sync + 'static) {
-        let handler = Arc::new(handler);
-        let dispatch = self.dispatch.clone();
-        self.aio.on_connect(move || {
-            let handler = handler.clone();
-            let done = dispatch.run_and_signal(move || handler());
-            let wait = !dispatch.connect_from_handler.load(Ordering::SeqCst);
-            async move {
-                if wait {
-                    let _ = done.await;
-                }
-            }
-        });
+        let handler = Arc::new(move |()| handler());
+        self.aio
+            .set_handler(|h| h.connect = Some(Handler::Blocking(handler)));
     }
 
     /// Sets the handler for the `message` event: one call per message, in order.
@@ -211,18 +177,10 @@ impl Client {
     /// });
     /// ```
     pub fn on_message(&self, handler: impl Fn(Payload) + Send + Sync + 'static) {
-        let handler = Arc::new(handler);
-        let dispatch = self.dispatch.clone();
-        self.aio.on_message(move |p| {
-            let handler = handler.clone();
-            // The message counts against the receive buffer until its handler has run on
-            // the dispatch thread: a slow handler holds up the connection only once the
-            // buffer is full.
-            let done = dispatch.run_and_signal(move || handler(p));
-            async move {
-                let _ = done.await;
-            }
-        });
+        // A message counts against the receive buffer until its handler has run: a slow
+        // handler holds up the connection only once the buffer is full.
+        self.aio
+            .set_handler(|h| h.message = Some(Handler::Blocking(Arc::new(handler))));
     }
 
     /// Sets the handler for the `disconnect` event, called once per connection.
@@ -243,15 +201,8 @@ impl Client {
     /// });
     /// ```
     pub fn on_disconnect(&self, handler: impl Fn(DisconnectReason) + Send + Sync + 'static) {
-        let handler = Arc::new(handler);
-        let dispatch = self.dispatch.clone();
-        self.aio.on_disconnect(move |r| {
-            let handler = handler.clone();
-            let done = dispatch.run_and_signal(move || handler(r));
-            async move {
-                let _ = done.await;
-            }
-        });
+        self.aio
+            .set_handler(|h| h.disconnect = Some(Handler::Blocking(Arc::new(handler))));
     }
 
     /// Connects to an Engine.IO server, blocking until the connection is open (and the
@@ -274,11 +225,9 @@ impl Client {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn connect(&self, url: &str) -> Result<(), Error> {
+        // From a handler, the `connect` handler can only run once that handler returns.
         let from_handler = ON_DISPATCH_THREAD.with(Cell::get);
-        self.dispatch
-            .connect_from_handler
-            .store(from_handler, Ordering::SeqCst);
-        futures::executor::block_on(self.aio.connect(url))
+        futures::executor::block_on(self.aio.connect_and_wait(url, !from_handler))
     }
 
     /// The session id, while connected.
@@ -321,7 +270,7 @@ impl Client {
     /// eio.send(serde_json::json!({"foo": "bar"}))?;
     /// # Ok::<(), engineio::Error>(())
     /// ```
-    pub fn send(&self, data: impl Into<Payload>) -> Result<(), Error> {
+    pub fn send(&self, data: impl Into<Payload>) -> Result<(), SendError> {
         futures::executor::block_on(self.aio.send(data))
     }
 
@@ -396,7 +345,6 @@ impl Client {
     pub fn downgrade(&self) -> WeakClient {
         WeakClient {
             aio: self.aio.downgrade(),
-            dispatch: Arc::downgrade(&self.dispatch),
         }
     }
 
@@ -427,7 +375,6 @@ impl Client {
 #[derive(Clone, Debug)]
 pub struct WeakClient {
     aio: crate::WeakAsyncClient,
-    dispatch: std::sync::Weak<Dispatch>,
 }
 
 impl WeakClient {
@@ -435,7 +382,6 @@ impl WeakClient {
     pub fn upgrade(&self) -> Option<Client> {
         Some(Client {
             aio: self.aio.upgrade()?,
-            dispatch: self.dispatch.upgrade()?,
         })
     }
 }
@@ -461,6 +407,6 @@ impl ClientBuilder {
         };
         #[cfg(not(any(feature = "tokio", feature = "smol", feature = "async-std")))]
         let this = self;
-        this.build().map(Client::from_async)
+        this.try_into_config().map(Client::from_config)
     }
 }

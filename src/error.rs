@@ -52,7 +52,8 @@ impl fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
-/// Why [`Session::send`](crate::Session::send) refused a message.
+/// Why a message could not be sent, by [`AsyncClient::send`](crate::AsyncClient::send) or
+/// [`Session::send`](crate::Session::send).
 ///
 /// The message is handed back so that nothing is lost.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,7 +68,7 @@ pub struct SendError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SendErrorKind {
-    /// The session is not open yet: the handshake has not completed.
+    /// No connection is open: none was made, or its handshake has not completed.
     NotConnected,
     /// The session is closing or closed.
     Closed,
@@ -75,17 +76,21 @@ pub enum SendErrorKind {
     /// session runs on long-polling: the server would split it in two. (Over WebSocket,
     /// one frame per message, it can be sent.)
     RecordSeparator,
+    /// The send buffer is full: the transport has not taken the messages already queued.
+    /// The client's `send` waits instead of failing with this.
+    Full,
 }
 
 impl fmt::Display for SendError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.kind {
-            SendErrorKind::NotConnected => f.write_str("not connected yet"),
+            SendErrorKind::NotConnected => f.write_str("not connected"),
             SendErrorKind::Closed => f.write_str("the connection is closed"),
             SendErrorKind::RecordSeparator => f.write_str(
                 "a text message with U+001E (the polling payload separator) cannot be sent \
                  over long-polling",
             ),
+            SendErrorKind::Full => f.write_str("the send buffer is full"),
         }
     }
 }
@@ -107,12 +112,10 @@ pub enum Error {
     NoRuntime,
     /// `connect` was called while a connection is open or opening.
     AlreadyConnected,
-    /// `send` was called with no open connection.
-    NotConnected,
-    /// `send` was given a text message holding U+001E while the connection runs on
-    /// long-polling, whose payloads use that character as their separator: the server
-    /// would split the message in two. Send it as binary, or over WebSocket.
-    RecordSeparator,
+    /// A message could not be sent (no open connection, or a text message holding U+001E
+    /// on long-polling); the [`SendError`] hands it back. `send` itself returns the
+    /// [`SendError`]; this variant lets `?` carry it into an `Error`.
+    Send(SendError),
     /// The connection could not be opened: refused, TLS, an HTTP error from the server (with
     /// its status and message), a server that is not Engine.IO v4, or a timeout.
     Connect {
@@ -143,11 +146,7 @@ impl fmt::Display for Error {
                 "no runtime: enable the tokio, smol or async-std feature, or give one to the builder",
             ),
             Error::AlreadyConnected => f.write_str("already connected"),
-            Error::NotConnected => f.write_str("not connected"),
-            Error::RecordSeparator => f.write_str(
-                "a text message with U+001E (the polling payload separator) cannot be sent \
-                 over long-polling",
-            ),
+            Error::Send(e) => write!(f, "cannot send: {e}"),
             Error::Connect { url, failure } => {
                 let detail = failure.to_string();
                 if detail.contains(url.as_str()) {
@@ -165,8 +164,15 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Url(e) => Some(e),
+            Error::Send(e) => Some(e),
             _ => None,
         }
+    }
+}
+
+impl From<SendError> for Error {
+    fn from(e: SendError) -> Self {
+        Error::Send(e)
     }
 }
 

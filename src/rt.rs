@@ -13,6 +13,7 @@ use std::fmt;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -268,11 +269,92 @@ pub enum WsMessage {
     },
 }
 
-/// The sending half of an open WebSocket.
-pub type WsSink = Pin<Box<dyn Sink<WsMessage, Error = ConnectorError> + Send>>;
-/// The receiving half of an open WebSocket. The stream ends after a close frame, or
-/// without one when the connection drops.
-pub type WsStream = Pin<Box<dyn Stream<Item = Result<WsMessage, ConnectorError>> + Send>>;
+/// An open WebSocket, both ways: a [`Sink`] of the messages to send and a [`Stream`] of
+/// those received. The stream ends after a close frame, or without one when the
+/// connection drops.
+///
+/// Anything that is both implements it. A connector whose socket comes in two halves
+/// joins them with [`join_websocket`].
+pub trait WebSocket:
+    Stream<Item = Result<WsMessage, ConnectorError>> + Sink<WsMessage, Error = ConnectorError> + Send
+{
+}
+
+impl<T> WebSocket for T where
+    T: Stream<Item = Result<WsMessage, ConnectorError>>
+        + Sink<WsMessage, Error = ConnectorError>
+        + Send
+{
+}
+
+/// An open WebSocket, as a [`WebSocketConnector`] returns it. The client owns it whole:
+/// one task reads and writes it.
+pub type WsConnection = Pin<Box<dyn WebSocket>>;
+
+/// One [`WsConnection`] from a sending half and a receiving half.
+///
+/// ```
+/// use futures::{SinkExt, StreamExt};
+/// use engineio::rt::{ConnectorError, ConnectorErrorKind, WsMessage, join_websocket};
+/// use engineio::Frame;
+///
+/// // An in-memory socket that hands back what it is sent.
+/// let (tx, rx) = futures::channel::mpsc::unbounded::<WsMessage>();
+/// let tx = tx.sink_map_err(|e| ConnectorError::new(ConnectorErrorKind::Io, "loopback", Some(Box::new(e))));
+/// let mut ws = join_websocket(tx, rx.map(Ok));
+/// futures::executor::block_on(async {
+///     ws.send(WsMessage::Data(Frame::Text("2probe".into()))).await.unwrap();
+///     assert_eq!(ws.next().await.unwrap().unwrap(), WsMessage::Data(Frame::Text("2probe".into())));
+/// });
+/// ```
+pub fn join_websocket<Si, St>(sink: Si, stream: St) -> WsConnection
+where
+    Si: Sink<WsMessage, Error = ConnectorError> + Send + 'static,
+    St: Stream<Item = Result<WsMessage, ConnectorError>> + Send + 'static,
+{
+    Box::pin(Joined {
+        sink: Box::pin(sink),
+        stream: Box::pin(stream),
+    })
+}
+
+/// See [`join_websocket`].
+struct Joined {
+    sink: Pin<Box<dyn Sink<WsMessage, Error = ConnectorError> + Send>>,
+    stream: Pin<Box<dyn Stream<Item = Result<WsMessage, ConnectorError>> + Send>>,
+}
+
+impl Stream for Joined {
+    type Item = Result<WsMessage, ConnectorError>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.stream.as_mut().poll_next(cx)
+    }
+}
+
+impl Sink<WsMessage> for Joined {
+    type Error = ConnectorError;
+    fn poll_ready(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), ConnectorError>> {
+        self.sink.as_mut().poll_ready(cx)
+    }
+    fn start_send(mut self: Pin<&mut Self>, item: WsMessage) -> Result<(), ConnectorError> {
+        self.sink.as_mut().start_send(item)
+    }
+    fn poll_flush(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), ConnectorError>> {
+        self.sink.as_mut().poll_flush(cx)
+    }
+    fn poll_close(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), ConnectorError>> {
+        self.sink.as_mut().poll_close(cx)
+    }
+}
 
 /// Opens WebSocket connections: the WebSocket transport.
 ///
@@ -283,7 +365,7 @@ pub type WsStream = Pin<Box<dyn Stream<Item = Result<WsMessage, ConnectorError>>
 /// ```
 /// use async_trait::async_trait;
 /// use futures::{SinkExt, StreamExt};
-/// use engineio::rt::{ConnectorError, WebSocketConnector, WsMessage, WsSink, WsStream};
+/// use engineio::rt::{ConnectorError, WebSocketConnector, WsConnection, WsMessage, join_websocket};
 /// use engineio::Frame;
 ///
 /// /// An in-memory "WebSocket" that echoes what it is sent.
@@ -295,30 +377,30 @@ pub type WsStream = Pin<Box<dyn Stream<Item = Result<WsMessage, ConnectorError>>
 ///         &self,
 ///         _request: http::Request<()>,
 ///         _max_message: usize,
-///     ) -> Result<(WsSink, WsStream), ConnectorError> {
+///     ) -> Result<WsConnection, ConnectorError> {
 ///         let (tx, rx) = futures::channel::mpsc::unbounded::<WsMessage>();
 ///         let sink = tx.sink_map_err(|e| {
 ///             ConnectorError::new(engineio::rt::ConnectorErrorKind::Io, "loopback", Some(Box::new(e)))
 ///         });
-///         Ok((Box::pin(sink), Box::pin(rx.map(Ok))))
+///         Ok(join_websocket(sink, rx.map(Ok)))
 ///     }
 /// }
 ///
 /// futures::executor::block_on(async {
 ///     let req = http::Request::get("ws://h/engine.io/?EIO=4&transport=websocket").body(()).unwrap();
-///     let (mut tx, mut rx) = Loopback.connect(req, 1 << 20).await.unwrap();
-///     tx.send(WsMessage::Data(Frame::Text("2probe".into()))).await.unwrap();
-///     assert_eq!(rx.next().await.unwrap().unwrap(), WsMessage::Data(Frame::Text("2probe".into())));
+///     let mut ws = Loopback.connect(req, 1 << 20).await.unwrap();
+///     ws.send(WsMessage::Data(Frame::Text("2probe".into()))).await.unwrap();
+///     assert_eq!(ws.next().await.unwrap().unwrap(), WsMessage::Data(Frame::Text("2probe".into())));
 /// });
 /// ```
 #[async_trait]
 pub trait WebSocketConnector: Send + Sync + 'static {
-    /// Performs the WebSocket handshake for `request` and returns the two halves.
+    /// Performs the WebSocket handshake for `request` and returns the open socket.
     async fn connect(
         &self,
         request: http::Request<()>,
         max_message: usize,
-    ) -> Result<(WsSink, WsStream), ConnectorError>;
+    ) -> Result<WsConnection, ConnectorError>;
 }
 
 /// A byte stream: what a [`Dialer`] returns, and what TLS, HTTP and WebSocket run over.
@@ -389,7 +471,7 @@ impl<T: WebSocketConnector + ?Sized> WebSocketConnector for Arc<T> {
         &self,
         request: http::Request<()>,
         max_message: usize,
-    ) -> Result<(WsSink, WsStream), ConnectorError> {
+    ) -> Result<WsConnection, ConnectorError> {
         (**self).connect(request, max_message).await
     }
 }

@@ -92,6 +92,9 @@ pub struct SessionConfig {
     /// The most packets in one POST. Default (and the effective maximum for
     /// python-engineio servers): 16.
     pub max_packets_per_post: usize,
+    /// The most messages waiting to be written: past it, [`Session::send`] refuses with
+    /// [`SendErrorKind::Full`] until the transport has taken some. Default: 1024.
+    pub send_buffer: usize,
 }
 
 impl Default for SessionConfig {
@@ -102,6 +105,7 @@ impl Default for SessionConfig {
             upgrade_timeout: Duration::from_secs(10),
             timestamp_requests: false,
             max_packets_per_post: payload::MAX_PACKETS_PER_POST,
+            send_buffer: 1024,
         }
     }
 }
@@ -404,13 +408,20 @@ impl Session {
         self.write_buf.len()
     }
 
+    /// The session's configuration.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
     // ----- commands ------------------------------------------------------------------
 
     /// Queues a message for the server.
     ///
     /// Fails, handing the message back, before the handshake completes, after the
-    /// session started closing, and for a text message holding U+001E (the separator of
-    /// polling payloads) while the session runs on long-polling.
+    /// session started closing, for a text message holding U+001E (the separator of
+    /// polling payloads) while the session runs on long-polling, and while
+    /// [`send_buffer`](SessionConfig::send_buffer) messages wait to be written
+    /// ([`SendErrorKind::Full`]: try again once the transport has taken some).
     pub fn send(&mut self, payload: impl Into<Payload>) -> Result<(), SendError> {
         let payload = payload.into();
         match self.phase {
@@ -420,6 +431,10 @@ impl Session {
                     kind: SendErrorKind::RecordSeparator,
                 })
             }
+            Phase::Open if self.write_buf.len() >= self.config.send_buffer => Err(SendError {
+                payload,
+                kind: SendErrorKind::Full,
+            }),
             Phase::Open => {
                 self.write_buf.push_back(Packet::Message(payload));
                 Ok(())
@@ -473,14 +488,19 @@ impl Session {
     /// The next thing the driver must do, if any. Call it until it returns `None` after
     /// every input.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
-        if self.transport == TransportKind::WebSocket && self.phase == Phase::Open {
-            self.flush_ws();
-        }
         if let Some(t) = self.transmits.pop_front() {
             return Some(t.into());
         }
-        if self.transport != TransportKind::Polling {
-            return None;
+        if self.transport == TransportKind::WebSocket {
+            // One frame at a time, so that the queue stays here, where `send` sees it,
+            // until the socket takes it; and a pong pushed to the front goes next.
+            if self.phase != Phase::Open {
+                return None;
+            }
+            return self
+                .write_buf
+                .pop_front()
+                .map(|p| Transmit::WsSend(p.into_frame(false)));
         }
         if let Some(post) = self.next_post(now) {
             return Some(post);
@@ -716,9 +736,6 @@ impl Session {
             Ok(p) => self.handle_packet(now, p),
             Err(e) => self.transport_error(TransportFailure::Decode(e)),
         }
-        if self.transport == TransportKind::WebSocket {
-            self.flush_ws();
-        }
     }
 
     // ----- internals -----------------------------------------------------------------
@@ -927,9 +944,9 @@ impl Session {
         }
         self.upgrade_decided();
         self.transport = TransportKind::WebSocket;
+        // The buffered writes follow on the WebSocket, one by one.
         self.transmits
             .push_back(Queued::WsSend(Frame::Text("5".into())));
-        self.flush_ws();
         self.events.push_back(Event::Upgraded);
     }
 

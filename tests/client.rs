@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use common::{Server, ServerKind};
 use engineio::rt::{Dialer, Io};
 use engineio::{
-    AsyncClient, DecodeError, DisconnectReason, Error, Payload, TransportFailure, TransportKind,
-    Transports,
+    AsyncClient, DecodeError, DisconnectReason, Error, Payload, SendErrorKind, TransportFailure,
+    TransportKind, Transports,
 };
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -107,7 +107,11 @@ fn send_without_a_connection_and_connect_twice_are_errors() {
     let server = Server::start(ServerKind::Node, &[]);
     block_on(async {
         let eio = AsyncClient::new();
-        assert!(matches!(eio.send("x").await, Err(Error::NotConnected)));
+        let err = eio.send("x").await.unwrap_err();
+        assert_eq!(
+            (err.kind, err.payload),
+            (SendErrorKind::NotConnected, Payload::from("x"))
+        );
         eio.disconnect().await.unwrap(); // nothing to do
         eio.wait().await; // returns at once
         eio.connect(&server.url()).await.unwrap();
@@ -117,7 +121,11 @@ fn send_without_a_connection_and_connect_twice_are_errors() {
         ));
         eio.disconnect().await.unwrap();
         eio.wait().await;
-        assert!(matches!(eio.send("x").await, Err(Error::NotConnected)));
+        let err = eio.send("y").await.unwrap_err();
+        assert_eq!(
+            (err.kind, err.payload),
+            (SendErrorKind::NotConnected, Payload::from("y"))
+        );
     });
 }
 
@@ -284,7 +292,7 @@ fn tls_is_verified_by_default_and_accepts_the_right_root() {
                     assert_eq!(p, Payload::from("over tls"));
                     break;
                 }
-                Some(engineio::ClientEvent::Connect) => {}
+                Some(engineio::ClientEvent::Connect | engineio::ClientEvent::Upgraded) => {}
                 other => panic!("{other:?}"),
             }
         }
@@ -394,7 +402,7 @@ fn polling_reuses_one_connection_for_the_long_get_and_one_for_posts() {
                         assert_eq!(p, Payload::from(format!("m{i}")));
                         break;
                     }
-                    Some(engineio::ClientEvent::Connect) => {}
+                    Some(engineio::ClientEvent::Connect | engineio::ClientEvent::Upgraded) => {}
                     other => panic!("{other:?}"),
                 }
             }
@@ -473,7 +481,9 @@ fn text_with_the_payload_separator_is_refused_on_polling_and_echoed_on_websocket
             let (eio, mut events) = connected(builder, &server.url()).await;
             let sent = eio.send("a\u{1e}b").await;
             if transports == Transports::Polling {
-                assert!(matches!(sent, Err(Error::RecordSeparator)), "{sent:?}");
+                let err = sent.unwrap_err();
+                assert_eq!(err.kind, SendErrorKind::RecordSeparator);
+                assert_eq!(err.payload, Payload::from("a\u{1e}b"), "handed back");
                 // Nothing went out; the connection goes on.
                 eio.send("after").await.unwrap();
                 let got = common::next_message(&eio, &mut events, "polling").await;

@@ -171,7 +171,7 @@ async fn next_message(eio: &AsyncClient, events: &mut engineio::Events, label: &
     loop {
         match common::next_event(eio, events, Duration::from_secs(5)).await {
             Some(ClientEvent::Message(p)) => return p,
-            Some(ClientEvent::Connect) => {}
+            Some(ClientEvent::Connect | ClientEvent::Upgraded) => {}
             other => panic!("{label}: expected a message, got {other:?}"),
         }
     }

@@ -336,6 +336,7 @@ async fn until_disconnect(events: &mut Events) -> (Vec<Payload>, DisconnectReaso
                 eprintln!("disconnect: {reason:#} / {reason:?}");
                 return (messages, reason);
             }
+            ClientEvent::Upgraded => {}
             other => panic!("unexpected event {other:?}"),
         }
     }

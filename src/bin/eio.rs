@@ -22,7 +22,7 @@ use engineio::{
 };
 use futures::StreamExt;
 use futures::channel::mpsc;
-use futures::stream::{self, BoxStream};
+use futures::stream;
 
 const USAGE: &str = "\
 eio: a command-line Engine.IO (protocol v4) client
@@ -64,9 +64,6 @@ Exit status:
   1  the connection could not be opened, or ended with a transport error
   2  usage error
 ";
-
-/// How often the transport is checked for an upgrade (the client has no event for it).
-const UPGRADE_POLL: Duration = Duration::from_millis(50);
 
 fn main() -> ExitCode {
     let args = std::env::args_os().skip(1).map(|a| {
@@ -240,7 +237,6 @@ enum Input {
     Line(Vec<u8>),
     StdinError(io::Error),
     StdinEnd,
-    Tick,
 }
 
 /// Connects, then prints events and sends stdin lines until the connection ends. Returns
@@ -311,20 +307,7 @@ async fn run(o: Options) -> u8 {
         return 1;
     }
 
-    // The client has no event for the upgrade: its transport is checked on a timer until
-    // it is WebSocket (and after every input).
-    let ticks: BoxStream<'static, Input> = if o.transports == Transports::Upgrade {
-        stream::unfold(Some(client.clone()), |c| async move {
-            let c = c?;
-            c.sleep(UPGRADE_POLL).await;
-            let upgraded = c.transport() == Some(TransportKind::WebSocket);
-            Some((Input::Tick, (!upgraded).then_some(c)))
-        })
-        .boxed()
-    } else {
-        stream::empty().boxed()
-    };
-    let mut inputs = stream::select(stream::select(events.map(Input::Event), lines_rx), ticks);
+    let mut inputs = stream::select(events.map(Input::Event), lines_rx);
 
     let mut line_no = 0u64;
     while let Some(input) = inputs.next().await {
@@ -344,6 +327,10 @@ async fn run(o: Options) -> u8 {
                     DisconnectReason::ClientDisconnect | DisconnectReason::ServerDisconnect(_) => 0,
                     _ => 1,
                 };
+            }
+            Input::Event(ClientEvent::Upgraded) => {
+                transport = TransportKind::WebSocket;
+                emit(format_args!("upgraded transport={}", transport.as_str()));
             }
             Input::Event(_) => {}
             Input::Line(line) => {
@@ -370,15 +357,6 @@ async fn run(o: Options) -> u8 {
             Input::StdinEnd => {
                 // The disconnect event follows, and ends the loop.
                 let _ = client.disconnect().await;
-            }
-            Input::Tick => {}
-        }
-        // After the input, not before: the Connect event names the transport the
-        // connection opened on, and an upgrade that came meanwhile is reported after it.
-        if let Some(now) = client.transport() {
-            if now != transport {
-                transport = now;
-                emit(format_args!("upgraded transport={}", now.as_str()));
             }
         }
     }

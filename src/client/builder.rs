@@ -12,9 +12,6 @@ use crate::{AsyncClient, Error, SessionConfig, Transports};
 /// The default receive limit: the largest poll response or WebSocket message accepted.
 pub(crate) const DEFAULT_RECEIVE_LIMIT: usize = 64 * 1024 * 1024;
 
-/// The default send buffer, in messages.
-pub(crate) const DEFAULT_SEND_BUFFER: usize = 1024;
-
 /// How much received data may wait for the application by default, in bytes.
 pub(crate) const DEFAULT_RECEIVE_BUFFER: usize = 16 * 1024 * 1024;
 
@@ -58,7 +55,6 @@ pub struct ClientBuilder {
     session: SessionConfig,
     logger: bool,
     max_receive: usize,
-    send_buffer: usize,
     receive_buffer: usize,
     #[cfg(feature = "rustls")]
     tls: crate::connector::TlsConfig,
@@ -76,7 +72,6 @@ pub(crate) struct ClientConfig {
     pub(crate) session: SessionConfig,
     pub(crate) logger: bool,
     pub(crate) max_receive: usize,
-    pub(crate) send_buffer: usize,
     pub(crate) receive_buffer: usize,
 }
 
@@ -99,7 +94,6 @@ impl ClientBuilder {
             session: SessionConfig::default(),
             logger: true,
             max_receive: DEFAULT_RECEIVE_LIMIT,
-            send_buffer: DEFAULT_SEND_BUFFER,
             receive_buffer: DEFAULT_RECEIVE_BUFFER,
             #[cfg(feature = "rustls")]
             tls: crate::connector::TlsConfig::new(),
@@ -269,10 +263,12 @@ impl ClientBuilder {
         self
     }
 
-    /// How many messages `send` may queue ahead of the transport (default 1024, plus up to
-    /// 64 on their way to the connection). When they are all waiting, `send` waits
-    /// (`Client::send` blocks) until the transport has written some: a producer faster
-    /// than the network slows down instead of growing memory without bound.
+    /// How many messages `send` may queue ahead of the transport (default 1024). When they
+    /// are all waiting, `send` waits (`Client::send` blocks) until the transport has taken
+    /// some: a producer faster than the network slows down instead of growing memory
+    /// without bound. Besides the queue, the transport holds what it is writing: the POST
+    /// in flight (at most [`max_packets_per_post`](Self::max_packets_per_post) messages)
+    /// or one WebSocket frame.
     ///
     /// ```
     /// let eio = engineio::AsyncClient::builder().send_buffer(256).build()?;
@@ -280,7 +276,7 @@ impl ClientBuilder {
     /// # Ok::<(), engineio::Error>(())
     /// ```
     pub fn send_buffer(mut self, messages: usize) -> Self {
-        self.send_buffer = messages.max(1);
+        self.session.send_buffer = messages.max(1);
         self
     }
 
@@ -435,7 +431,6 @@ impl ClientBuilder {
             session: self.session,
             logger: self.logger,
             max_receive: self.max_receive,
-            send_buffer: self.send_buffer,
             receive_buffer: self.receive_buffer,
         }
     }

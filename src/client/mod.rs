@@ -1,36 +1,38 @@
 //! [`AsyncClient`]: python-engineio's `AsyncClient`, in Rust.
+//!
+//! One message's way out: [`AsyncClient::send`] locks the client's state, hands the
+//! message to the [`Session`] (the one send queue) and wakes the driver, which takes it as
+//! a POST body or a WebSocket frame when the transport can take it. One message's way in:
+//! the driver feeds the frame or poll response to the session, and the session's
+//! `Message` event goes into the client's one [`EventQueue`], which the handlers'
+//! dispatcher and every [`Events`] stream read, each at its own pace.
 
 mod builder;
 mod driver;
-mod flow;
+mod events;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use futures::channel::{mpsc, oneshot};
-use futures::future::{BoxFuture, Shared};
-use futures::{FutureExt, SinkExt, Stream, StreamExt};
+use futures::channel::oneshot;
+use futures::future::{BoxFuture, Shared as SharedFuture};
+use futures::{FutureExt, Stream};
 
 pub use builder::ClientBuilder;
-use builder::ClientConfig;
-use driver::{Command, Driver, DriverEvent, DriverParts};
-use flow::{Flow, Queue, weight};
+pub(crate) use builder::ClientConfig;
+use driver::Driver;
+use events::{Entry, EventQueue, ReaderId, ReaderKind};
 
 use crate::rt::Runtime;
 use crate::session::Session;
-use crate::{DisconnectReason, Endpoint, Error, Payload, TransportKind};
-
-/// The capacity of the channel that carries messages from `send` to the driver; the
-/// driver takes them as long as the session holds fewer than the send buffer.
-const MESSAGE_CHANNEL: usize = 64;
-
-type ConnectHandler = Arc<dyn Fn() -> BoxFuture<'static, ()> + Send + Sync>;
-type MessageHandler = Arc<dyn Fn(Payload) -> BoxFuture<'static, ()> + Send + Sync>;
-type DisconnectHandler = Arc<dyn Fn(DisconnectReason) -> BoxFuture<'static, ()> + Send + Sync>;
+use crate::{
+    DisconnectReason, Endpoint, Error, Payload, SendError, SendErrorKind, TransportFailure,
+    TransportKind,
+};
 
 /// What happened on a connection, as delivered by [`AsyncClient::events`].
 ///
@@ -54,6 +56,8 @@ pub enum ClientEvent {
     Connect,
     /// A message arrived.
     Message(Payload),
+    /// The connection moved from long-polling to WebSocket.
+    Upgraded,
     /// The connection ended; always the last event of a connection.
     Disconnect(DisconnectReason),
 }
@@ -87,46 +91,136 @@ pub struct AsyncClient {
     inner: Arc<Inner>,
 }
 
+/// What the handles share. When the last handle goes, the connection closes.
 struct Inner {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let mut state = lock(&self.shared.state);
+        // Nobody can use the connection any more; nobody will read new events.
+        if let Some(conn) = &mut state.conn {
+            conn.session.close();
+            conn.wake_driver();
+        }
+        state.events.end();
+    }
+}
+
+/// What the handles, the driver and the dispatchers share: the configuration, the
+/// handlers, and behind one lock the connection and the event queue.
+pub(crate) struct Shared {
     config: ClientConfig,
-    /// The receive budget of every connection of this client.
-    flow: Arc<Flow>,
-    /// Whether a message handler is set: if not, messages skip the dispatcher.
-    has_message_handler: AtomicBool,
     handlers: Mutex<Handlers>,
+    /// Bumped at every change of `handlers`, so that dispatchers re-read them only then.
+    handlers_version: AtomicU64,
+    /// Where the handlers run.
+    dispatch_on: DispatchOn,
     state: Mutex<State>,
 }
 
-#[derive(Default)]
-struct Handlers {
-    connect: Option<ConnectHandler>,
-    message: Option<MessageHandler>,
-    disconnect: Option<DisconnectHandler>,
-    subscribers: Vec<(mpsc::UnboundedSender<ClientEvent>, Arc<Queue>)>,
+/// Where a connection's handlers run.
+pub(crate) enum DispatchOn {
+    /// A task on the client's runtime, per connection (`AsyncClient`).
+    Task,
+    /// A thread of the client's own (`Client`): the function runs a connection's
+    /// dispatcher there.
+    #[cfg_attr(not(feature = "blocking"), allow(dead_code))]
+    Thread(Box<dyn Fn(Dispatcher) + Send + Sync>),
 }
 
-#[derive(Default)]
-struct State {
+/// The state behind the client's one lock.
+pub(crate) struct State {
     generation: u64,
+    /// The connection, from `connect` until its session closes.
     conn: Option<Conn>,
+    events: EventQueue,
     /// The end of the last connection, for a `wait` that comes after it was cleared.
-    last_ended: Option<Shared<oneshot::Receiver<()>>>,
+    last_ended: Option<SharedFuture<oneshot::Receiver<()>>>,
 }
 
-struct Conn {
+/// One connection: its session, and who waits on it.
+pub(crate) struct Conn {
     generation: u64,
-    commands: mpsc::UnboundedSender<Command>,
-    /// One sender for every `send`, so that the channel's bound holds: each clone of a
-    /// bounded sender would get a slot of its own.
-    messages: Arc<futures::lock::Mutex<mpsc::Sender<Payload>>>,
-    sid: Option<String>,
-    transport: TransportKind,
-    ended: Shared<oneshot::Receiver<()>>,
+    session: Session,
+    /// The driver, waiting for something to do.
+    driver: Option<Waker>,
+    /// `send`s waiting for room in the session's queue.
+    senders: Vec<Waker>,
+    /// `disconnect`s waiting for the end of the connection.
+    close_waiters: Vec<oneshot::Sender<()>>,
+    /// Resolves once the dispatcher is done with the connection.
+    ended: SharedFuture<oneshot::Receiver<()>>,
+}
+
+impl Conn {
+    pub(crate) fn wake_driver(&mut self) {
+        if let Some(w) = self.driver.take() {
+            w.wake();
+        }
+    }
+
+    pub(crate) fn wake_senders(&mut self) {
+        for w in self.senders.drain(..) {
+            w.wake();
+        }
+    }
+}
+
+type AsyncHandler<A> = Arc<dyn Fn(A) -> BoxFuture<'static, ()> + Send + Sync>;
+type BlockingHandler<A> = Arc<dyn Fn(A) + Send + Sync>;
+
+/// An event handler: a closure returning a future (`AsyncClient`), or a plain closure
+/// (`Client`) that runs on the dispatch thread.
+pub(crate) enum Handler<A> {
+    Async(AsyncHandler<A>),
+    #[cfg_attr(not(feature = "blocking"), allow(dead_code))]
+    Blocking(BlockingHandler<A>),
+}
+
+impl<A> Clone for Handler<A> {
+    fn clone(&self) -> Self {
+        match self {
+            Handler::Async(h) => Handler::Async(h.clone()),
+            Handler::Blocking(h) => Handler::Blocking(h.clone()),
+        }
+    }
+}
+
+impl<A> Handler<A> {
+    /// Runs the handler in a task.
+    async fn call(&self, arg: A) {
+        match self {
+            Handler::Async(h) => h(arg).await,
+            Handler::Blocking(h) => h(arg),
+        }
+    }
+
+    /// Runs the handler on a thread of its own.
+    #[cfg_attr(not(feature = "blocking"), allow(dead_code))]
+    fn call_blocking(&self, arg: A) {
+        // A panicking handler must not take the other handlers with it.
+        let run = std::panic::AssertUnwindSafe(|| match self {
+            Handler::Blocking(h) => h(arg),
+            Handler::Async(h) => futures::executor::block_on(h(arg)),
+        });
+        if std::panic::catch_unwind(run).is_err() {
+            log::error!("an engineio event handler panicked");
+        }
+    }
+}
+
+#[derive(Clone, Default)]
+pub(crate) struct Handlers {
+    pub(crate) connect: Option<Handler<()>>,
+    pub(crate) message: Option<Handler<Payload>>,
+    pub(crate) disconnect: Option<Handler<DisconnectReason>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A handler that panicked while another thread held the lock leaves the data
-    // consistent (every critical section here is a few assignments): carry on.
+    // consistent (every critical section here completes its own updates): carry on.
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -197,14 +291,40 @@ impl AsyncClient {
     }
 
     pub(crate) fn from_config(config: ClientConfig) -> AsyncClient {
+        AsyncClient::from_parts(config, DispatchOn::Task)
+    }
+
+    pub(crate) fn from_parts(config: ClientConfig, dispatch_on: DispatchOn) -> AsyncClient {
+        let state = State {
+            generation: 0,
+            conn: None,
+            events: EventQueue::new(config.receive_buffer),
+            last_ended: None,
+        };
         AsyncClient {
             inner: Arc::new(Inner {
-                flow: Flow::new(config.receive_buffer),
-                has_message_handler: AtomicBool::new(false),
-                config,
-                handlers: Mutex::new(Handlers::default()),
-                state: Mutex::new(State::default()),
+                shared: Arc::new(Shared {
+                    config,
+                    handlers: Mutex::new(Handlers::default()),
+                    handlers_version: AtomicU64::new(0),
+                    dispatch_on,
+                    state: Mutex::new(state),
+                }),
             }),
+        }
+    }
+
+    /// Changes the handlers.
+    pub(crate) fn set_handler(&self, set: impl FnOnce(&mut Handlers)) {
+        let shared = &self.inner.shared;
+        let messages = {
+            let mut handlers = lock(&shared.handlers);
+            set(&mut handlers);
+            handlers.message.is_some()
+        };
+        shared.handlers_version.fetch_add(1, Ordering::AcqRel);
+        if messages {
+            lock(&shared.state).events.dispatch_messages();
         }
     }
 
@@ -220,7 +340,8 @@ impl AsyncClient {
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        lock(&self.inner.handlers).connect = Some(Arc::new(move || handler().boxed()));
+        let handler: AsyncHandler<()> = Arc::new(move |()| handler().boxed());
+        self.set_handler(|h| h.connect = Some(Handler::Async(handler)));
     }
 
     /// Sets the handler for the `message` event: one call per message, in the order the
@@ -248,10 +369,8 @@ impl AsyncClient {
         F: Fn(Payload) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        lock(&self.inner.handlers).message = Some(Arc::new(move |p| handler(p).boxed()));
-        self.inner
-            .has_message_handler
-            .store(true, Ordering::Release);
+        let handler: AsyncHandler<Payload> = Arc::new(move |p| handler(p).boxed());
+        self.set_handler(|h| h.message = Some(Handler::Async(handler)));
     }
 
     /// Sets the handler for the `disconnect` event, called once per connection with the
@@ -271,7 +390,8 @@ impl AsyncClient {
         F: Fn(DisconnectReason) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        lock(&self.inner.handlers).disconnect = Some(Arc::new(move |r| handler(r).boxed()));
+        let handler: AsyncHandler<DisconnectReason> = Arc::new(move |r| handler(r).boxed());
+        self.set_handler(|h| h.disconnect = Some(Handler::Async(handler)));
     }
 
     /// A stream of this client's events, for those who prefer
@@ -300,12 +420,9 @@ impl AsyncClient {
     /// # }
     /// ```
     pub fn events(&self) -> Events {
-        let (tx, rx) = mpsc::unbounded();
-        let queue = Arc::new(self.inner.flow.queue());
-        lock(&self.inner.handlers)
-            .subscribers
-            .push((tx, queue.clone()));
-        Events { rx, queue }
+        let shared = self.inner.shared.clone();
+        let reader = lock(&shared.state).events.subscribe(ReaderKind::Stream);
+        Events { shared, reader }
     }
 
     /// Connects to an Engine.IO server: `http://`, `https://`, `ws://` or `wss://`, with the
@@ -331,79 +448,75 @@ impl AsyncClient {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub async fn connect(&self, url: &str) -> Result<(), Error> {
-        let cfg = &self.inner.config;
+        self.connect_and_wait(url, true).await
+    }
+
+    /// Connects; returns once the connection is open and, if `for_handler`, once the
+    /// `connect` handler has run.
+    pub(crate) async fn connect_and_wait(&self, url: &str, for_handler: bool) -> Result<(), Error> {
+        let shared = &self.inner.shared;
+        let cfg = &shared.config;
         let mut endpoint = Endpoint::parse(url)?.with_path(&cfg.path);
         for (k, v) in &cfg.query {
             endpoint = endpoint.with_query(k, v);
         }
-        let (cmd_tx, cmd_rx) = mpsc::unbounded();
-        let (msg_tx, msg_rx) = mpsc::channel(cfg.send_buffer.clamp(1, MESSAGE_CHANNEL));
-        let (ev_tx, ev_rx) = mpsc::unbounded();
-        let (connected_tx, connected_rx) = oneshot::channel();
+        let rt = &cfg.runtime;
+        let (opened_tx, opened_rx) = oneshot::channel();
+        let (handled_tx, handled_rx) = oneshot::channel();
         let (ended_tx, ended_rx) = oneshot::channel();
-        let generation = {
-            let mut state = lock(&self.inner.state);
-            // A connection whose driver has finished is over, even if its dispatcher has
-            // not caught up yet.
-            if state.conn.as_ref().is_some_and(|c| !c.commands.is_closed()) {
+        let (generation, reader) = {
+            let mut state = lock(&shared.state);
+            if state.conn.is_some() {
                 return Err(Error::AlreadyConnected);
             }
             state.generation += 1;
+            let messages = lock(&shared.handlers).message.is_some();
+            let reader = state.events.subscribe(ReaderKind::Dispatcher { messages });
             state.conn = Some(Conn {
                 generation: state.generation,
-                commands: cmd_tx.clone(),
-                messages: Arc::new(futures::lock::Mutex::new(msg_tx)),
-                sid: None,
-                transport: TransportKind::Polling,
+                session: Session::new(endpoint, cfg.session.clone(), rt.timer.now()),
+                driver: None,
+                senders: Vec::new(),
+                close_waiters: Vec::new(),
                 ended: ended_rx.shared(),
             });
-            state.generation
+            (state.generation, reader)
         };
         // If this future is dropped before the connection opens, abandon the connection.
-        let mut guard = ConnectGuard(Some(cmd_tx));
-        let rt = &cfg.runtime;
-        let handler_queue = Arc::new(self.inner.flow.queue());
-        let session = Session::new(endpoint, cfg.session.clone(), rt.timer.now());
-        let driver = Driver::new(DriverParts {
-            session,
-            timer: rt.timer.clone(),
-            http: cfg.http.clone(),
-            ws: cfg.ws.clone(),
-            headers: cfg.headers.clone(),
-            max_receive: cfg.max_receive,
-            logger: cfg.logger,
-            commands: cmd_rx,
-            messages: msg_rx,
-            send_buffer: cfg.send_buffer,
-            linger: cfg.session.request_timeout,
-            events: ev_tx,
-            flow: self.inner.flow.clone(),
-            handler_queue: handler_queue.clone(),
-            hook: state_hook(Arc::downgrade(&self.inner), generation),
-        });
-        rt.spawner.spawn(Box::pin(driver));
-        let dispatcher = dispatch(
-            Arc::downgrade(&self.inner),
+        let mut guard = ConnectGuard {
+            shared: Some(shared.clone()),
             generation,
-            ev_rx,
-            handler_queue,
-            connected_tx,
-            ended_tx,
-        );
-        rt.spawner.spawn(Box::pin(dispatcher));
-        let result = connected_rx.await;
-        guard.0 = None;
-        match result {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(failure)) => Err(Error::Connect {
-                url: url.to_owned(),
-                failure,
-            }),
-            Err(_) => Err(Error::Connect {
-                url: url.to_owned(),
-                failure: crate::TransportFailure::Io("the connection task ended".into()),
-            }),
+        };
+        rt.spawner
+            .spawn(Box::pin(Driver::new(shared.clone(), generation, opened_tx)));
+        let dispatcher = Dispatcher {
+            shared: shared.clone(),
+            reader,
+            handled: Some(handled_tx),
+            ended: Some(ended_tx),
+            handlers: HandlerCache {
+                version: u64::MAX,
+                handlers: Handlers::default(),
+            },
+        };
+        match &shared.dispatch_on {
+            DispatchOn::Task => rt.spawner.spawn(dispatcher.run().boxed()),
+            DispatchOn::Thread(run) => run(dispatcher),
         }
+        let opened = match opened_rx.await {
+            Ok(Ok(())) if !for_handler => Ok(()),
+            // Open: the `connect` handler runs first (or the connection ended meanwhile).
+            Ok(Ok(())) => handled_rx
+                .await
+                .map_err(|_| TransportFailure::Io("the connection ended at once".into())),
+            Ok(Err(failure)) => Err(failure),
+            Err(_) => Err(TransportFailure::Io("the connection task ended".into())),
+        };
+        guard.shared = None;
+        opened.map_err(|failure| Error::Connect {
+            url: url.to_owned(),
+            failure,
+        })
     }
 
     /// The session id the server assigned, while connected.
@@ -418,10 +531,14 @@ impl AsyncClient {
     /// # }
     /// ```
     pub fn sid(&self) -> Option<String> {
-        lock(&self.inner.state)
-            .conn
-            .as_ref()
-            .and_then(|c| c.sid.clone())
+        self.with_open(|s| s.sid().map(str::to_owned)).flatten()
+    }
+
+    /// `f` of the session, while it is open (or closing).
+    fn with_open<T>(&self, f: impl FnOnce(&Session) -> T) -> Option<T> {
+        let state = lock(&self.inner.shared.state);
+        let session = &state.conn.as_ref()?.session;
+        (session.handshake().is_some() && !session.is_closed()).then(|| f(session))
     }
 
     /// The transport in use, while connected.
@@ -440,11 +557,7 @@ impl AsyncClient {
     /// # }
     /// ```
     pub fn transport(&self) -> Option<TransportKind> {
-        lock(&self.inner.state)
-            .conn
-            .as_ref()
-            .filter(|c| c.sid.is_some())
-            .map(|c| c.transport)
+        self.with_open(Session::transport)
     }
 
     /// Sends a message: text (`&str`, `String`), binary (`Vec<u8>`, `&[u8]`, `Bytes`) or
@@ -453,13 +566,16 @@ impl AsyncClient {
     /// The message is queued in order with the others and written as soon as the
     /// transport allows. When the send buffer is full
     /// ([`ClientBuilder::send_buffer`], 1024 messages by default), it waits for room.
-    /// Fails with [`Error::NotConnected`] when no connection is open (or the connection
-    /// ends while it waits); a message accepted here is delivered, or the connection's end
-    /// is reported by the `disconnect` event. Dropping the future while it waits for room
-    /// sends nothing. A text message holding U+001E cannot travel over long-polling (it is
-    /// the payload separator; the server would split the message): while the connection
-    /// runs on polling, such a message fails with [`Error::RecordSeparator`] and nothing
-    /// is sent (engine.io-client and python-engineio send it, corrupted).
+    /// Dropping the future while it waits sends nothing. A message accepted here is
+    /// delivered, or the connection's end is reported by the `disconnect` event.
+    ///
+    /// A message that cannot be sent comes back in the [`SendError`]: with
+    /// [`SendErrorKind::NotConnected`] when no connection is open, with
+    /// [`SendErrorKind::Closed`] when the connection is closing or ended while the send
+    /// waited, and with [`SendErrorKind::RecordSeparator`] for a text message holding
+    /// U+001E while the connection runs on long-polling (it is the payload separator; the
+    /// server would split the message; engine.io-client and python-engineio send it,
+    /// corrupted). `?` turns a `SendError` into an [`Error`].
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), engineio::Error> {
@@ -471,26 +587,13 @@ impl AsyncClient {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn send(&self, data: impl Into<Payload>) -> Result<(), Error> {
-        let data = data.into();
-        let messages = {
-            let state = lock(&self.inner.state);
-            match &state.conn {
-                Some(c) if c.sid.is_some() => {
-                    // The session would refuse it too, but only the driver would know.
-                    if c.transport == TransportKind::Polling && crate::session::has_separator(&data)
-                    {
-                        return Err(Error::RecordSeparator);
-                    }
-                    c.messages.clone()
-                }
-                _ => return Err(Error::NotConnected),
-            }
+    pub async fn send(&self, data: impl Into<Payload>) -> Result<(), SendError> {
+        let mut send = Sending {
+            shared: &self.inner.shared,
+            payload: Some(data.into()),
+            waiting_on: None,
         };
-        let mut tx = messages.lock().await;
-        // `feed`, not `send`: done once the message is in the channel, without waiting for
-        // the driver to take it. A send dropped while it waits for room queues nothing.
-        tx.feed(data).await.map_err(|_| Error::NotConnected)
+        std::future::poll_fn(|cx| send.poll(cx)).await
     }
 
     /// Disconnects from the server: queued messages go out, then the close packet.
@@ -510,14 +613,17 @@ impl AsyncClient {
     /// # }
     /// ```
     pub async fn disconnect(&self) -> Result<(), Error> {
-        let (tx, rx) = oneshot::channel();
-        {
-            let state = lock(&self.inner.state);
-            let Some(c) = &state.conn else { return Ok(()) };
-            if c.commands.unbounded_send(Command::Close(tx)).is_err() {
+        let rx = {
+            let mut state = lock(&self.inner.shared.state);
+            let Some(conn) = &mut state.conn else {
                 return Ok(());
-            }
-        }
+            };
+            let (tx, rx) = oneshot::channel();
+            conn.close_waiters.push(tx);
+            conn.session.close();
+            conn.wake_driver();
+            rx
+        };
         let _ = rx.await;
         Ok(())
     }
@@ -535,7 +641,7 @@ impl AsyncClient {
     /// ```
     pub async fn wait(&self) {
         let ended = {
-            let state = lock(&self.inner.state);
+            let state = lock(&self.inner.shared.state);
             match &state.conn {
                 Some(c) => Some(c.ended.clone()),
                 None => state.last_ended.clone(),
@@ -563,6 +669,7 @@ impl AsyncClient {
     {
         let (tx, rx) = oneshot::channel();
         self.inner
+            .shared
             .config
             .runtime
             .spawner
@@ -607,7 +714,7 @@ impl AsyncClient {
     /// # });
     /// ```
     pub async fn sleep(&self, duration: Duration) {
-        self.inner.config.runtime.timer.sleep(duration).await;
+        self.inner.shared.config.runtime.timer.sleep(duration).await;
     }
 }
 
@@ -643,33 +750,37 @@ impl WeakAsyncClient {
 /// // Nothing has happened yet: the stream waits for the first event.
 /// assert!(events.next().now_or_never().is_none());
 /// ```
-#[derive(Debug)]
 pub struct Events {
-    rx: mpsc::UnboundedReceiver<ClientEvent>,
-    /// The messages waiting in `rx`, counted against the client's receive buffer.
-    queue: Arc<Queue>,
+    shared: Arc<Shared>,
+    reader: ReaderId,
+}
+
+impl std::fmt::Debug for Events {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Events").finish_non_exhaustive()
+    }
 }
 
 impl Stream for Events {
     type Item = ClientEvent;
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ClientEvent>> {
-        let next = self.rx.poll_next_unpin(cx);
-        if let Poll::Ready(Some(ClientEvent::Message(p))) = &next {
-            self.queue.take(weight(p));
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ClientEvent>> {
+        let mut state = lock(&self.shared.state);
+        match state.events.poll_peek(self.reader, cx) {
+            Poll::Ready(Some(Entry::Event(event))) => {
+                state.events.advance(self.reader);
+                Poll::Ready(Some(event))
+            }
+            // Streams never see the other kind of entry.
+            Poll::Ready(Some(Entry::Failed)) | Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
         }
-        next
     }
 }
 
 impl Drop for Events {
     fn drop(&mut self) {
         // What nobody will read no longer holds up the connection.
-        self.rx.close();
-        while let Ok(event) = self.rx.try_recv() {
-            if let ClientEvent::Message(p) = event {
-                self.queue.take(weight(&p));
-            }
-        }
+        lock(&self.shared.state).events.unsubscribe(self.reader);
     }
 }
 
@@ -699,151 +810,188 @@ impl<T> Future for BackgroundTask<T> {
     }
 }
 
-/// Keeps the client's state and event streams in step with the connection: called by the
-/// driver for each event, before the dispatcher sees it. Returns whether the dispatcher
-/// needs the event (a message does not when no message handler is set).
-fn state_hook(inner: std::sync::Weak<Inner>, generation: u64) -> driver::EventHook {
-    Box::new(move |ev| {
-        let Some(inner) = inner.upgrade() else {
-            return true;
-        };
-        let update = |f: &mut dyn FnMut(&mut Conn)| {
-            let mut state = lock(&inner.state);
-            if let Some(c) = state.conn.as_mut().filter(|c| c.generation == generation) {
-                f(c);
-            }
-        };
-        match ev {
-            DriverEvent::Connected { sid, transport } => {
-                update(&mut |c| {
-                    c.sid = Some(sid.clone());
-                    c.transport = *transport;
-                });
-                publish(&inner, ClientEvent::Connect);
-            }
-            DriverEvent::Message(p) => {
-                publish(&inner, ClientEvent::Message(p.clone()));
-                return inner.has_message_handler.load(Ordering::Acquire);
-            }
-            DriverEvent::Upgraded(t) => update(&mut |c| c.transport = *t),
-            DriverEvent::ConnectFailed(_) => clear(&inner, generation),
-            DriverEvent::Disconnected(reason) => {
-                let was_open = lock(&inner.state)
-                    .conn
-                    .as_ref()
-                    .is_some_and(|c| c.generation == generation && c.sid.is_some());
-                clear(&inner, generation);
-                if was_open {
-                    publish(&inner, ClientEvent::Disconnect(reason.clone()));
-                }
-            }
-        }
-        true
-    })
+/// A `send` in progress: it holds the message while it waits for room.
+struct Sending<'a> {
+    shared: &'a Shared,
+    payload: Option<Payload>,
+    /// The connection whose queue it waits on.
+    waiting_on: Option<u64>,
 }
 
-/// Runs the handlers for one connection's events, one at a time and in order.
-async fn dispatch(
-    inner: std::sync::Weak<Inner>,
-    generation: u64,
-    mut events: mpsc::UnboundedReceiver<DriverEvent>,
-    queue: Arc<Queue>,
-    connected: oneshot::Sender<Result<(), crate::TransportFailure>>,
-    ended: oneshot::Sender<()>,
-) {
-    let mut connected = Some(connected);
-    while let Some(ev) = events.next().await {
-        let Some(inner) = inner.upgrade() else { break };
-        match ev {
-            DriverEvent::Connected { .. } => {
-                let handler = lock(&inner.handlers).connect.clone();
-                if let Some(h) = handler {
-                    h().await;
-                }
-                if let Some(tx) = connected.take() {
-                    let _ = tx.send(Ok(()));
-                }
+impl Sending<'_> {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), SendError>> {
+        let Some(payload) = self.payload.take() else {
+            return Poll::Ready(Ok(()));
+        };
+        let mut state = lock(&self.shared.state);
+        let conn = match &mut state.conn {
+            Some(c) if self.waiting_on.is_none_or(|g| g == c.generation) => c,
+            // The connection it waited on has ended.
+            _ if self.waiting_on.is_some() => {
+                return Poll::Ready(Err(SendError {
+                    payload,
+                    kind: SendErrorKind::Closed,
+                }));
             }
-            DriverEvent::Message(p) => {
-                let handler = lock(&inner.handlers).message.clone();
-                let cost = weight(&p);
-                if let Some(h) = handler {
-                    h(p).await;
-                }
-                queue.take(cost);
+            _ => {
+                return Poll::Ready(Err(SendError {
+                    payload,
+                    kind: SendErrorKind::NotConnected,
+                }));
             }
-            DriverEvent::Upgraded(_) => {}
-            DriverEvent::ConnectFailed(f) => {
-                if let Some(tx) = connected.take() {
-                    let _ = tx.send(Err(f));
-                }
-                break;
+        };
+        match conn.session.send(payload) {
+            Ok(()) => {
+                conn.wake_driver();
+                Poll::Ready(Ok(()))
             }
-            DriverEvent::Disconnected(reason) => {
-                if let Some(tx) = connected.take() {
-                    // Closed before the handshake finished.
-                    let _ = tx.send(Err(crate::TransportFailure::Io(format!(
-                        "closed during the handshake ({reason})"
-                    ))));
-                    break;
+            Err(SendError {
+                payload,
+                kind: SendErrorKind::Full,
+            }) => {
+                // The driver wakes the waiting sends when the transport takes messages.
+                self.payload = Some(payload);
+                self.waiting_on = Some(conn.generation);
+                if !conn.senders.iter().any(|w| w.will_wake(cx.waker())) {
+                    conn.senders.push(cx.waker().clone());
                 }
-                let handler = lock(&inner.handlers).disconnect.clone();
-                if let Some(h) = handler {
-                    h(reason).await;
-                }
+                Poll::Pending
+            }
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+}
+
+/// The handlers a dispatcher last read, re-read only when they change.
+struct HandlerCache {
+    version: u64,
+    handlers: Handlers,
+}
+
+impl HandlerCache {
+    fn get(&mut self, shared: &Shared) -> &Handlers {
+        let version = shared.handlers_version.load(Ordering::Acquire);
+        if version != self.version {
+            self.handlers = lock(&shared.handlers).clone();
+            self.version = version;
+        }
+        &self.handlers
+    }
+}
+
+/// Runs one connection's handlers, one at a time and in order, reading the event queue:
+/// as a task ([`run`](Self::run)) or on a thread ([`run_blocking`](Self::run_blocking)).
+/// `handled` fires once the `connect` handler has run. `ended` is dropped when the
+/// dispatcher is done (also if it is dropped, or a handler panics), which ends `wait`.
+pub(crate) struct Dispatcher {
+    shared: Arc<Shared>,
+    reader: ReaderId,
+    handled: Option<oneshot::Sender<()>>,
+    ended: Option<oneshot::Sender<()>>,
+    handlers: HandlerCache,
+}
+
+/// What a dispatcher does with an entry.
+enum Call {
+    Connect(Option<Handler<()>>),
+    Message(Option<Handler<Payload>>, Payload),
+    Disconnect(Option<Handler<DisconnectReason>>, DisconnectReason),
+    Nothing,
+    /// The connection never opened: done.
+    End,
+}
+
+impl Dispatcher {
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Call>> {
+        let entry = match lock(&self.shared.state).events.poll_peek(self.reader, cx) {
+            Poll::Ready(Some(entry)) => entry,
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => return Poll::Pending,
+        };
+        let handlers = self.handlers.get(&self.shared);
+        Poll::Ready(Some(match entry {
+            Entry::Event(ClientEvent::Connect) => Call::Connect(handlers.connect.clone()),
+            Entry::Event(ClientEvent::Message(p)) => Call::Message(handlers.message.clone(), p),
+            Entry::Event(ClientEvent::Disconnect(r)) => {
+                Call::Disconnect(handlers.disconnect.clone(), r)
+            }
+            Entry::Event(ClientEvent::Upgraded) => Call::Nothing,
+            Entry::Failed => Call::End,
+        }))
+    }
+
+    /// The entry's handler has run; returns whether the connection is over.
+    fn done(&mut self, call: &Call) -> bool {
+        if let Call::Connect(_) = call {
+            if let Some(tx) = self.handled.take() {
+                let _ = tx.send(());
+            }
+        }
+        // Only now: a message counts against the receive buffer until its handler ran.
+        lock(&self.shared.state).events.advance(self.reader);
+        matches!(call, Call::Disconnect(..) | Call::End)
+    }
+
+    /// Runs the handlers as a task; async handlers are awaited there.
+    pub(crate) async fn run(mut self) {
+        while let Some(call) = std::future::poll_fn(|cx| self.poll_next(cx)).await {
+            match &call {
+                Call::Connect(Some(h)) => h.call(()).await,
+                Call::Message(Some(h), p) => h.call(p.clone()).await,
+                Call::Disconnect(Some(h), r) => h.call(r.clone()).await,
+                _ => {}
+            }
+            if self.done(&call) {
                 break;
             }
         }
     }
-    // Whatever is left will not be handled: it no longer holds up the driver.
-    events.close();
-    while let Ok(ev) = events.try_recv() {
-        if let DriverEvent::Message(p) = ev {
-            queue.take(weight(&p));
+
+    /// Runs the handlers on this thread, outside any executor, so that a handler may
+    /// block, and call the blocking client's methods.
+    #[cfg_attr(not(feature = "blocking"), allow(dead_code))]
+    pub(crate) fn run_blocking(mut self) {
+        use futures::executor::block_on;
+        while let Some(call) = block_on(std::future::poll_fn(|cx| self.poll_next(cx))) {
+            match &call {
+                Call::Connect(Some(h)) => h.call_blocking(()),
+                Call::Message(Some(h), p) => h.call_blocking(p.clone()),
+                Call::Disconnect(Some(h), r) => h.call_blocking(r.clone()),
+                _ => {}
+            }
+            if self.done(&call) {
+                break;
+            }
         }
     }
-    // However the connection ended (even if its driver vanished without a word), it is over.
-    if let Some(inner) = inner.upgrade() {
-        clear(&inner, generation);
+}
+
+impl Drop for Dispatcher {
+    fn drop(&mut self) {
+        lock(&self.shared.state).events.unsubscribe(self.reader);
+        drop(self.ended.take());
     }
-    let _ = ended.send(());
 }
 
 /// Abandons a connection whose `connect` future was dropped before it completed.
-struct ConnectGuard(Option<mpsc::UnboundedSender<Command>>);
+struct ConnectGuard {
+    shared: Option<Arc<Shared>>,
+    generation: u64,
+}
 
 impl Drop for ConnectGuard {
     fn drop(&mut self) {
-        if let Some(commands) = self.0.take() {
-            let (tx, _rx) = oneshot::channel();
-            let _ = commands.unbounded_send(Command::Close(tx));
+        let Some(shared) = self.shared.take() else {
+            return;
+        };
+        let mut state = lock(&shared.state);
+        if let Some(conn) = state
+            .conn
+            .as_mut()
+            .filter(|c| c.generation == self.generation)
+        {
+            conn.session.close();
+            conn.wake_driver();
         }
     }
-}
-
-fn clear(inner: &Inner, generation: u64) {
-    let mut state = lock(&inner.state);
-    if state
-        .conn
-        .as_ref()
-        .is_some_and(|c| c.generation == generation)
-    {
-        state.last_ended = state.conn.take().map(|c| c.ended);
-    }
-}
-
-fn publish(inner: &Inner, event: ClientEvent) {
-    let cost = match &event {
-        ClientEvent::Message(p) => weight(p),
-        _ => 0,
-    };
-    lock(&inner.handlers).subscribers.retain(|(tx, queue)| {
-        // Counted before it can be read, so that the count never goes below zero.
-        queue.add(cost);
-        let sent = tx.unbounded_send(event.clone()).is_ok();
-        if !sent {
-            queue.take(cost);
-        }
-        sent
-    });
 }

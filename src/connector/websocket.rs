@@ -2,7 +2,9 @@
 //! [`Dialer`] streams.
 
 use std::fmt;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use async_trait::async_trait;
 use async_tungstenite::WebSocketStream;
@@ -14,7 +16,7 @@ use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use async_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 use bytes::Bytes;
-use futures::{AsyncReadExt, AsyncWriteExt, SinkExt, StreamExt, future};
+use futures::{AsyncReadExt, AsyncWriteExt, Sink, SinkExt, Stream, StreamExt, ready};
 use http::header::{
     CONNECTION, HOST, HeaderName, SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_KEY,
     SEC_WEBSOCKET_PROTOCOL, SEC_WEBSOCKET_VERSION, UPGRADE,
@@ -25,7 +27,7 @@ use log::debug;
 use crate::ByteStr;
 use crate::packet::Frame;
 use crate::rt::{
-    ConnectorError, ConnectorErrorKind, Dialer, Io, WebSocketConnector, WsMessage, WsSink, WsStream,
+    ConnectorError, ConnectorErrorKind, Dialer, Io, WebSocketConnector, WsConnection, WsMessage,
 };
 
 /// The size of tungstenite's read buffer, per connection.
@@ -154,7 +156,7 @@ impl WebSocketConnector for TungsteniteConnector {
         &self,
         request: Request<()>,
         max_message: usize,
-    ) -> Result<(WsSink, WsStream), ConnectorError> {
+    ) -> Result<WsConnection, ConnectorError> {
         let request = handshake_request(&request)?;
         let uri = request.uri().clone();
         let url: Arc<str> = uri.to_string().into();
@@ -174,9 +176,9 @@ impl WebSocketConnector for TungsteniteConnector {
         let io = if tls { self.tls(&host, io).await? } else { io };
 
         // tungstenite reads into a buffer of `read_buffer_size` (128 KiB by default) that
-        // it keeps per connection and clears before each read: 8 KiB holds a loopback
-        // burst of small frames, costs 16 times less memory per idle connection, and
-        // less CPU per read; larger messages simply take several reads.
+        // it keeps per connection and clears before each read: `READ_BUFFER` (2 KiB)
+        // holds a loopback burst of small frames and costs 64 times less memory per idle
+        // connection; larger messages simply take several reads.
         let config = WebSocketConfig::default()
             .read_buffer_size(READ_BUFFER)
             .max_message_size(Some(max_message))
@@ -186,25 +188,71 @@ impl WebSocketConnector for TungsteniteConnector {
             WebSocketStream::from_partially_read(io, rest, Role::Client, Some(config)).await;
         debug!("WebSocket connected to {url}");
 
-        let (sender, receiver) = stream.split();
-        let sink_url = url.clone();
-        let sink = sender
-            .sink_map_err(move |e| ws_error(&format!("sending to {sink_url}"), e))
-            .with(|message: WsMessage| {
-                future::ready(Ok::<_, ConnectorError>(to_tungstenite(message)))
-            });
-        let stream = receiver.filter_map(move |item| {
-            future::ready(match item {
-                Ok(message) => from_tungstenite(message).map(Ok),
-                // The peer dropped the connection without a close frame: the stream ends.
-                Err(WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake)) => {
-                    debug!("{url}: connection closed without a close frame");
+        Ok(Box::pin(Socket { inner: stream, url }))
+    }
+}
+
+/// An open tungstenite WebSocket, speaking in [`WsMessage`]s: pings, pongs and raw frames
+/// stay below (tungstenite answers pings itself), and a peer that drops the connection
+/// without a close frame ends the stream.
+struct Socket {
+    inner: WebSocketStream<Box<dyn Io>>,
+    url: Arc<str>,
+}
+
+impl Stream for Socket {
+    type Item = Result<WsMessage, ConnectorError>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            let item = match ready!(self.inner.poll_next_unpin(cx)) {
+                None => None,
+                Some(Ok(message)) => match from_tungstenite(message) {
+                    Some(m) => Some(Ok(m)),
+                    None => continue,
+                },
+                Some(Err(WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake))) => {
+                    debug!("{}: connection closed without a close frame", self.url);
                     None
                 }
-                Err(e) => Some(Err(ws_error(&format!("receiving from {url}"), e))),
-            })
-        });
-        Ok((Box::pin(sink), Box::pin(stream)))
+                Some(Err(e)) => Some(Err(ws_error(&format!("receiving from {}", self.url), e))),
+            };
+            return Poll::Ready(item);
+        }
+    }
+}
+
+impl Sink<WsMessage> for Socket {
+    type Error = ConnectorError;
+    fn poll_ready(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), ConnectorError>> {
+        let r = ready!(self.inner.poll_ready_unpin(cx));
+        Poll::Ready(r.map_err(|e| self.send_error(e)))
+    }
+    fn start_send(mut self: Pin<&mut Self>, item: WsMessage) -> Result<(), ConnectorError> {
+        let r = self.inner.start_send_unpin(to_tungstenite(item));
+        r.map_err(|e| self.send_error(e))
+    }
+    fn poll_flush(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), ConnectorError>> {
+        let r = ready!(self.inner.poll_flush_unpin(cx));
+        Poll::Ready(r.map_err(|e| self.send_error(e)))
+    }
+    fn poll_close(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), ConnectorError>> {
+        let r = ready!(self.inner.poll_close_unpin(cx));
+        Poll::Ready(r.map_err(|e| self.send_error(e)))
+    }
+}
+
+impl Socket {
+    fn send_error(&self, e: WsError) -> ConnectorError {
+        ws_error(&format!("sending to {}", self.url), e)
     }
 }
 

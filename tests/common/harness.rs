@@ -32,7 +32,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use engineio::rt::{
     ConnectorError, ConnectorErrorKind, HttpConnector, Runtime, Spawner, Timer, WebSocketConnector,
-    WsMessage, WsSink, WsStream,
+    WsConnection, WsMessage, join_websocket,
 };
 use engineio::{
     AsyncClient, ClientBuilder, Frame, Handshake, Packet, Payload, TransportKind, payload,
@@ -922,7 +922,7 @@ impl ScriptedServer {
         response(200, "ok")
     }
 
-    fn ws_connect(&self, uri: &http::Uri) -> Result<(WsSink, WsStream), ConnectorError> {
+    fn ws_connect(&self, uri: &http::Uri) -> Result<WsConnection, ConnectorError> {
         if let Some(status) = self.state().refuse_websocket {
             return Err(ConnectorError::new(
                 ConnectorErrorKind::HttpStatus(status),
@@ -959,7 +959,7 @@ impl ScriptedServer {
             server: self.clone(),
             sid,
         };
-        Ok((Box::pin(sink), Box::pin(stream)))
+        Ok(join_websocket(sink, stream))
     }
 
     /// A frame from the client's WebSocket.
@@ -1121,7 +1121,7 @@ impl WebSocketConnector for ScriptedServer {
         &self,
         request: http::Request<()>,
         _max_message: usize,
-    ) -> Result<(WsSink, WsStream), ConnectorError> {
+    ) -> Result<WsConnection, ConnectorError> {
         let line = format!("{} WS {}", self.ms(), request.uri().query().unwrap_or(""));
         self.state().log.push(line);
         let delay = self.state().websocket_delay;

@@ -212,8 +212,8 @@ impl Drop for Server {
     }
 }
 
-/// The next event of `events`, or `None` after `timeout` (on the client's own timer, so
-/// it works on every runtime).
+/// The next event of `events` other than `Upgraded` (the upgrade has tests of its own), or
+/// `None` after `timeout` (on the client's own timer, so it works on every runtime).
 pub async fn next_event(
     eio: &engineio::AsyncClient,
     events: &mut (impl futures::Stream<Item = engineio::ClientEvent> + Unpin),
@@ -221,9 +221,13 @@ pub async fn next_event(
 ) -> Option<engineio::ClientEvent> {
     use futures::StreamExt;
     use futures::future::{Either, select};
-    match select(events.next(), std::pin::pin!(eio.sleep(timeout))).await {
-        Either::Left((ev, _)) => ev,
-        Either::Right(_) => None,
+    let mut sleep = std::pin::pin!(eio.sleep(timeout));
+    loop {
+        match select(events.next(), sleep.as_mut()).await {
+            Either::Left((Some(engineio::ClientEvent::Upgraded), _)) => {}
+            Either::Left((ev, _)) => return ev,
+            Either::Right(_) => return None,
+        }
     }
 }
 

@@ -280,10 +280,12 @@ impl Checker {
             .as_text()
             .is_some_and(|t| t.contains(char::from(payload::SEPARATOR)));
         let on_polling = s.transport() == TransportKind::Polling;
+        let full = s.queued() >= s.config().send_buffer;
         let result = s.send(payload.clone());
         match &result {
             Ok(()) => {
                 assert!(open, "send accepted while not open");
+                assert!(!full, "send accepted past the send buffer");
                 assert!(!(separator && on_polling), "U+001E accepted on polling");
                 self.sent.push(payload);
             }
@@ -295,6 +297,8 @@ impl Checker {
                     SendErrorKind::Closed
                 } else if separator && on_polling {
                     SendErrorKind::RecordSeparator
+                } else if full {
+                    SendErrorKind::Full
                 } else {
                     panic!("send refused while open: {e:?}")
                 };

@@ -363,7 +363,7 @@ async fn websocket(server: ScriptedServer, mut io: PipeEnd, request: http::Reque
         .unwrap_or_default();
     let (to_server, from_server) =
         match WebSocketConnector::connect(&server, request, usize::MAX).await {
-            Ok(pair) => pair,
+            Ok(socket) => socket.split(),
             Err(e) => {
                 let status = match e.kind() {
                     engineio::rt::ConnectorErrorKind::HttpStatus(s) => s,
