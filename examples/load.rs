@@ -46,9 +46,8 @@
 //!   the runtime (`tokio::spawn` on a multi-thread runtime, `block_on` on a current-thread
 //!   one, or smol's global executor), beside the client's own tasks. `--runtime blocking`
 //!   takes the messages from an `on_message` handler instead, as threaded code would.
-//! - `w4`: the upgrade is the client's `ClientEvent::Upgraded` event. Against node's engine.io, `mean_ms` is about 100 ms whatever the client: the server
-//!   releases the pending poll with a noop only on its 100 ms upgrade check timer, and the
-//!   client waits for that poll before it sends `5`, as engine.io-client does.
+//! - `w4`: the upgrade is the client's `ClientEvent::Upgraded` event on its `events()`
+//!   stream.
 
 use std::process::ExitCode;
 use std::sync::Arc;
