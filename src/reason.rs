@@ -116,7 +116,16 @@ pub enum TransportFailure {
     RequestTimeout,
     /// The server answered a request with an HTTP error.
     Http(HttpStatusError),
-    /// The network failed: refused, reset, or ended without a close.
+    /// The connection could not be made: refused, unreachable, or the name did not
+    /// resolve. Nothing reached the server.
+    Connect(String),
+    /// The TLS handshake failed, usually over the server's certificate.
+    Tls(String),
+    /// The server broke the HTTP or WebSocket protocol (a malformed response, a refused
+    /// or malformed WebSocket handshake, an invalid frame), or answered the upgrade probe
+    /// with something else than `3probe`.
+    Protocol(String),
+    /// The network failed once connected: reset, or ended without a close.
     Io(String),
     /// A poll response or WebSocket message was larger than the receive limit
     /// (`ClientBuilder::receive_limit`); the client stopped reading it.
@@ -134,7 +143,10 @@ impl fmt::Display for TransportFailure {
             TransportFailure::PingTimeout => f.write_str("ping timeout"),
             TransportFailure::RequestTimeout => f.write_str("request timed out"),
             TransportFailure::Http(e) => fmt::Display::fmt(e, f),
-            TransportFailure::Io(e) => f.write_str(e),
+            TransportFailure::Connect(e)
+            | TransportFailure::Tls(e)
+            | TransportFailure::Protocol(e)
+            | TransportFailure::Io(e) => f.write_str(e),
             TransportFailure::TooLarge { limit } => {
                 write!(f, "larger than the receive limit of {limit} bytes")
             }

@@ -718,7 +718,7 @@ impl Session {
                         ),
                         Err(e) => format!("probe error: {e}"),
                     };
-                    self.abandon_upgrade(Some(TransportFailure::Io(what)));
+                    self.abandon_upgrade(Some(TransportFailure::Protocol(what)));
                 }
                 return;
             }

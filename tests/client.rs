@@ -49,7 +49,7 @@ fn connection_refused_names_the_url() {
         assert!(text.contains(&url), "{text}");
         assert!(text.contains("connection failed"), "{text}");
         assert!(
-            matches!(err.failure(), Some(TransportFailure::Io(_))),
+            matches!(err.failure(), Some(TransportFailure::Connect(_))),
             "{err:?}"
         );
     });
@@ -272,6 +272,10 @@ fn tls_is_verified_by_default_and_accepts_the_right_root() {
         // Refused by default: the certificate is not from a known CA.
         let err = AsyncClient::new().connect(&url).await.unwrap_err();
         assert!(err.to_string().contains("certificate"), "{err}");
+        assert!(
+            matches!(err.failure(), Some(TransportFailure::Tls(_))),
+            "a TLS failure of its own kind: {err:?}"
+        );
 
         // Accepted with the test CA as a root: https polling, then the wss upgrade.
         let eio = AsyncClient::builder()

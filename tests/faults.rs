@@ -177,12 +177,15 @@ async fn next_message(eio: &AsyncClient, events: &mut engineio::Events, label: &
     }
 }
 
-/// An I/O transport error: a connection failed, and the client did not wait for a timer.
+/// An I/O transport error: a connection failed (cut, or refused when the client dialled
+/// again), and the client did not wait for a timer.
 fn assert_io(reason: &DisconnectReason, label: &str) {
     assert!(
         matches!(
             reason,
-            DisconnectReason::TransportError(TransportFailure::Io(_))
+            DisconnectReason::TransportError(
+                TransportFailure::Io(_) | TransportFailure::Connect(_)
+            )
         ),
         "{label}: {reason:#}"
     );

@@ -166,7 +166,7 @@ fn connection_refused_names_the_url() {
         assert!(text.contains(&url), "{text}");
         assert!(text.contains("connection failed"), "{text}");
         assert!(
-            matches!(err.failure(), Some(TransportFailure::Io(_))),
+            matches!(err.failure(), Some(TransportFailure::Connect(_))),
             "{err:?}"
         );
 

@@ -680,6 +680,9 @@ fn failure(e: &ConnectorError, limit: usize) -> TransportFailure {
             code: None,
             message: None,
         }),
+        ConnectorErrorKind::Connect => TransportFailure::Connect(chain(e)),
+        ConnectorErrorKind::Tls => TransportFailure::Tls(chain(e)),
+        ConnectorErrorKind::Protocol => TransportFailure::Protocol(chain(e)),
         _ => TransportFailure::Io(chain(e)),
     }
 }
