@@ -1,18 +1,18 @@
-//! The AsyncClient against hostile or broken servers: a raw server scripted in this file
-//! (std sockets on 127.0.0.1, HTTP/1.1 and WebSocket frames written by hand) answers with
-//! what no real Engine.IO server sends: garbage, bodies that never end, absurd lengths,
-//! floods, silence and cut connections. Every test checks the exact typed outcome, that
-//! nothing hangs (each runs under a timeout), and, where a server could exhaust memory,
-//! that the process's resident memory stays bounded.
+//! The AsyncClient against hostile or broken servers: a raw server scripted by each test
+//! (tests/common/raw.rs: std sockets on 127.0.0.1, HTTP/1.1 and WebSocket frames written
+//! by hand) answers with what no real Engine.IO server sends: garbage, bodies that never
+//! end, absurd lengths, floods, silence and cut connections. Every test checks the exact
+//! typed outcome, that nothing hangs (each runs under a timeout), and, where a server
+//! could exhaust memory, that the process's resident memory stays bounded (watched by
+//! tests/common/rss.rs).
 //!
 //! The tests take a lock so that they run one at a time: the memory figures are for the
 //! whole process and would be muddled by a neighbour.
 #![cfg(feature = "tokio")]
 
 use std::future::Future;
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -22,6 +22,10 @@ use engineio::{
     TransportFailure, Transports,
 };
 use futures::StreamExt;
+
+mod common;
+use common::raw::{Conn, Next, Server, accept_websocket, frame_header, ok, respond, text_frame};
+use common::rss::RssWatch;
 
 /// How long any one test may take before it counts as hung.
 const TEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -77,192 +81,7 @@ async fn bounded<F: Future>(test: F) -> F::Output {
     out
 }
 
-// ----- the scripted server ---------------------------------------------------------------
-
-/// One HTTP request as the server read it.
-#[derive(Debug)]
-struct Req {
-    method: String,
-    target: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Req {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-    fn is_websocket(&self) -> bool {
-        self.header("upgrade")
-            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
-    }
-    /// The polling handshake: a GET without a session id.
-    fn is_handshake(&self) -> bool {
-        self.method == "GET" && !self.target.contains("sid=") && !self.is_websocket()
-    }
-    /// A long-poll of an open session.
-    fn is_poll(&self) -> bool {
-        self.method == "GET" && self.target.contains("sid=") && !self.is_websocket()
-    }
-    fn is_post(&self) -> bool {
-        self.method == "POST"
-    }
-    /// The packets of a POST body.
-    fn packets(&self) -> Vec<&[u8]> {
-        self.body.split(|&b| b == 0x1e).collect()
-    }
-}
-
-/// A server connection: a buffered reader and the stream to write to.
-struct Conn {
-    reader: BufReader<TcpStream>,
-    stream: TcpStream,
-}
-
-impl Conn {
-    /// Blocks until the client closes the connection (or `limit` passes); true if it did.
-    fn wait_for_close(&mut self, limit: Duration) -> bool {
-        let _ = self.stream.set_read_timeout(Some(limit));
-        let mut buf = [0u8; 4096];
-        loop {
-            match self.reader.read(&mut buf) {
-                Ok(0) => return true,
-                Ok(_) => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
-                Err(e) if e.kind() == io::ErrorKind::TimedOut => return false,
-                Err(_) => return true,
-            }
-        }
-    }
-}
-
-/// What the connection does after a request was handled.
-enum Next {
-    /// Read the next request on the same connection.
-    KeepAlive,
-    /// Close the connection.
-    Close,
-}
-
-type Handler = dyn Fn(Req, &mut Conn) -> io::Result<Next> + Send + Sync;
-
-/// A scripted server on 127.0.0.1: every connection gets a thread that reads requests and
-/// hands each to the handler.
-struct Server {
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-}
-
-impl Server {
-    fn start(handler: impl Fn(Req, &mut Conn) -> io::Result<Next> + Send + Sync + 'static) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let handler: Arc<Handler> = Arc::new(handler);
-        let stopped = stop.clone();
-        thread::spawn(move || {
-            for stream in listener.incoming() {
-                if stopped.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(stream) = stream else { continue };
-                // Small writes go out at once: no 40 ms Nagle/delayed-ACK stalls.
-                let _ = stream.set_nodelay(true);
-                let handler = handler.clone();
-                thread::spawn(move || serve_connection(stream, &*handler));
-            }
-        });
-        Server { addr, stop }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the accept loop so that it sees the flag.
-        let _ = TcpStream::connect(self.addr);
-    }
-}
-
-fn serve_connection(stream: TcpStream, handler: &Handler) {
-    let Ok(read_half) = stream.try_clone() else {
-        return;
-    };
-    let mut conn = Conn {
-        reader: BufReader::new(read_half),
-        stream,
-    };
-    while let Ok(Some(req)) = read_request(&mut conn.reader) {
-        match handler(req, &mut conn) {
-            Ok(Next::KeepAlive) => {}
-            Ok(Next::Close) | Err(_) => break,
-        }
-    }
-    let _ = conn.stream.shutdown(Shutdown::Both);
-}
-
-/// Reads one request: request line, headers, and a `Content-Length` body. `None` at the
-/// end of the stream.
-fn read_request(r: &mut BufReader<TcpStream>) -> io::Result<Option<Req>> {
-    let mut line = String::new();
-    if r.read_line(&mut line)? == 0 {
-        return Ok(None);
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_owned();
-    let target = parts.next().unwrap_or_default().to_owned();
-    let mut headers = Vec::new();
-    loop {
-        line.clear();
-        if r.read_line(&mut line)? == 0 {
-            return Ok(None);
-        }
-        let l = line.trim_end();
-        if l.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = l.split_once(':') {
-            headers.push((k.trim().to_owned(), v.trim().to_owned()));
-        }
-    }
-    let len: usize = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; len];
-    r.read_exact(&mut body)?;
-    Ok(Some(Req {
-        method,
-        target,
-        headers,
-        body,
-    }))
-}
-
-/// Writes a complete response with a `Content-Length`.
-fn respond(conn: &mut Conn, status: &str, content_type: &str, body: &[u8]) -> io::Result<Next> {
-    let mut response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    response.extend_from_slice(body);
-    conn.stream.write_all(&response)?;
-    conn.stream.flush()?;
-    Ok(Next::KeepAlive)
-}
-
-fn ok(conn: &mut Conn, body: &[u8]) -> io::Result<Next> {
-    respond(conn, "200 OK", "text/plain; charset=UTF-8", body)
-}
+// ----- the scripted servers --------------------------------------------------------------
 
 /// A good open packet: no upgrade, and heartbeats too slow to matter in a test.
 fn open_packet(sid: &str) -> String {
@@ -362,93 +181,6 @@ fn transport_error(reason: &DisconnectReason) -> &TransportFailure {
     match reason {
         DisconnectReason::TransportError(f) => f,
         other => panic!("expected a transport error, got {other:#}"),
-    }
-}
-
-// ----- resident memory -------------------------------------------------------------------
-
-/// The process's resident set, in bytes (Linux; `None` elsewhere).
-fn rss() -> Option<u64> {
-    // /proc/self/statm counts pages; /proc/self/status gives the same figure in kB,
-    // which spares us the page size.
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
-
-/// Samples the resident set every 2 ms from a thread, to catch the peak.
-struct RssWatch {
-    baseline: Option<u64>,
-    peak: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
-    thread: Option<thread::JoinHandle<()>>,
-}
-
-impl RssWatch {
-    fn start() -> RssWatch {
-        let baseline = rss();
-        let peak = Arc::new(AtomicU64::new(baseline.unwrap_or(0)));
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = baseline.map(|_| {
-            let (peak, stop) = (peak.clone(), stop.clone());
-            thread::spawn(move || {
-                while !stop.load(Ordering::SeqCst) {
-                    if let Some(now) = rss() {
-                        peak.fetch_max(now, Ordering::SeqCst);
-                    }
-                    thread::sleep(Duration::from_millis(2));
-                }
-            })
-        });
-        RssWatch {
-            baseline,
-            peak,
-            stop,
-            thread,
-        }
-    }
-
-    /// The growth of the resident set from the start to the peak, in bytes (0 where it
-    /// cannot be measured).
-    fn growth(mut self) -> u64 {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-        let Some(baseline) = self.baseline else {
-            return 0;
-        };
-        self.peak
-            .load(Ordering::SeqCst)
-            .max(rss().unwrap_or(0))
-            .saturating_sub(baseline)
-    }
-
-    /// Like [`growth`](Self::growth), and prints it.
-    fn finish(self, what: &str) -> u64 {
-        let Some(baseline) = self.baseline else {
-            eprintln!("{what}: no /proc/self/status, resident memory not checked");
-            return 0;
-        };
-        let growth = self.growth();
-        eprintln!(
-            "{what}: resident memory grew by {:.1} MiB at most (from {:.1} MiB)",
-            growth as f64 / (1 << 20) as f64,
-            baseline as f64 / (1 << 20) as f64
-        );
-        growth
-    }
-
-    /// Like [`finish`](Self::finish), and asserts the growth stayed under
-    /// [`MAX_RSS_GROWTH`].
-    fn assert_bounded(self, what: &str) -> u64 {
-        let growth = self.finish(what);
-        assert!(
-            growth < MAX_RSS_GROWTH,
-            "{what}: resident memory grew by {growth} bytes"
-        );
-        growth
     }
 }
 
@@ -624,7 +356,7 @@ async fn ten_gib_content_length_on_a_poll_fails_fast() {
         let start = Instant::now();
         let (_, reason) = until_disconnect(&mut events).await;
         let took = start.elapsed();
-        watch.assert_bounded("10 GiB Content-Length");
+        watch.assert_bounded("10 GiB Content-Length", MAX_RSS_GROWTH);
         match transport_error(&reason) {
             TransportFailure::TooLarge { limit } => assert_eq!(*limit, 1 << 20),
             other => panic!("{other:?}"),
@@ -657,7 +389,7 @@ async fn ten_gib_content_length_on_the_handshake_fails_the_connect() {
         let err = eio.connect(&server.url()).await.unwrap_err();
         eprintln!("connect: {err} / {err:?}");
         let took = start.elapsed();
-        watch.assert_bounded("10 GiB Content-Length on the handshake");
+        watch.assert_bounded("10 GiB Content-Length on the handshake", MAX_RSS_GROWTH);
         match err.failure() {
             Some(TransportFailure::TooLarge { limit }) => assert_eq!(*limit, 1 << 20),
             other => panic!("{other:?} ({err})"),
@@ -717,7 +449,7 @@ async fn an_endless_chunked_body_stops_at_the_receive_limit() {
         while seen.closed.lock().unwrap().is_none() && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        watch.assert_bounded("endless chunked body");
+        watch.assert_bounded("endless chunked body", MAX_RSS_GROWTH);
         let written = seen.written.load(Ordering::SeqCst);
         eprintln!(
             "endless chunked body: the server wrote {:.1} MiB before it saw the connection closed",
@@ -734,39 +466,6 @@ async fn an_endless_chunked_body_stops_at_the_receive_limit() {
 }
 
 // ----- 8: a WebSocket message larger than the receive limit -----------------------------
-
-/// Answers a WebSocket upgrade request with 101.
-fn accept_websocket(req: &Req, conn: &mut Conn) -> io::Result<()> {
-    let key = req.header("sec-websocket-key").unwrap_or_default();
-    let accept = async_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
-    let head = format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Accept: {accept}\r\n\r\n"
-    );
-    conn.stream.write_all(head.as_bytes())
-}
-
-/// The header of an unmasked server frame: FIN, opcode, and the 64-bit length form
-/// when needed.
-fn frame_header(fin: bool, opcode: u8, len: u64) -> Vec<u8> {
-    let mut h = vec![(u8::from(fin) << 7) | opcode];
-    if len < 126 {
-        h.push(len as u8);
-    } else if len <= u64::from(u16::MAX) {
-        h.push(126);
-        h.extend_from_slice(&(len as u16).to_be_bytes());
-    } else {
-        h.push(127);
-        h.extend_from_slice(&len.to_be_bytes());
-    }
-    h
-}
-
-fn text_frame(text: &str) -> Vec<u8> {
-    let mut f = frame_header(true, 1, text.len() as u64);
-    f.extend_from_slice(text.as_bytes());
-    f
-}
 
 #[derive(Default)]
 struct WsSeen {
@@ -810,7 +509,7 @@ async fn websocket_too_large(what: &str, server: &Server, seen: &WsSeen) -> Stri
     let (messages, reason) = until_disconnect(&mut events).await;
     assert!(messages.is_empty(), "{messages:?}");
     eio.wait().await;
-    watch.assert_bounded(what);
+    watch.assert_bounded(what, MAX_RSS_GROWTH);
     let why = match transport_error(&reason) {
         TransportFailure::TooLarge { limit } => {
             assert_eq!(*limit, 1 << 20, "{what}");

@@ -7,6 +7,8 @@ pub mod counted;
 pub mod embedded;
 pub mod harness;
 pub mod proxy;
+pub mod raw;
+pub mod rss;
 pub mod rules;
 
 use std::io::{BufRead, BufReader};
