@@ -55,7 +55,7 @@ pub struct AsyncStdTimer;
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AsyncStdDialer;
 
-/// The three async-std implementations as a [`Runtime`](crate::Runtime).
+/// The three async-std implementations as a [`Runtime`](crate::rt::Runtime).
 ///
 /// ```
 /// use engineio::AsyncClient;
@@ -66,8 +66,8 @@ pub struct AsyncStdDialer;
 ///     assert_eq!(task.await, Some(42));
 /// });
 /// ```
-pub fn runtime() -> crate::Runtime {
-    crate::Runtime::new(
+pub fn runtime() -> crate::rt::Runtime {
+    crate::rt::Runtime::new(
         Arc::new(AsyncStdSpawner),
         Arc::new(AsyncStdTimer),
         Arc::new(AsyncStdDialer),

@@ -8,7 +8,7 @@
 //! | `smol` | `smol` | async-net | |
 //! | `async-std` | `async_std` | async-std's `TcpStream` | async-std was discontinued upstream in 2025 in favour of smol; this adapter stays thin |
 //!
-//! Each module offers a [`Runtime`](crate::Runtime) constructor, and the three trait
+//! Each module offers a [`Runtime`](crate::rt::Runtime) constructor, and the three trait
 //! implementations for use on their own.
 
 #[cfg(feature = "async-std")]

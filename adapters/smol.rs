@@ -57,7 +57,7 @@ pub struct SmolTimer;
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SmolDialer;
 
-/// The three smol implementations as a [`Runtime`](crate::Runtime).
+/// The three smol implementations as a [`Runtime`](crate::rt::Runtime).
 ///
 /// ```
 /// use engineio::AsyncClient;
@@ -68,8 +68,8 @@ pub struct SmolDialer;
 ///     assert_eq!(task.await, Some(42));
 /// });
 /// ```
-pub fn runtime() -> crate::Runtime {
-    crate::Runtime::new(
+pub fn runtime() -> crate::rt::Runtime {
+    crate::rt::Runtime::new(
         Arc::new(SmolSpawner),
         Arc::new(SmolTimer),
         Arc::new(SmolDialer),

@@ -109,14 +109,14 @@ pub fn background() -> Handle {
         .clone()
 }
 
-/// The three tokio implementations on one runtime, as a [`Runtime`](crate::Runtime).
+/// The three tokio implementations on one runtime, as a [`Runtime`](crate::rt::Runtime).
 ///
 /// ```
 /// let rt = engineio::adapters::tokio::runtime(engineio::adapters::tokio::handle());
 /// # let _ = rt;
 /// ```
-pub fn runtime(handle: Handle) -> crate::Runtime {
-    crate::Runtime::new(
+pub fn runtime(handle: Handle) -> crate::rt::Runtime {
+    crate::rt::Runtime::new(
         Arc::new(TokioSpawner(handle.clone())),
         Arc::new(TokioTimer(handle.clone())),
         Arc::new(TokioDialer(handle)),

@@ -17,8 +17,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group};
-use engineio::payload;
-use engineio::{ByteStr, Frame, Packet, Payload};
+use engineio::proto::payload;
+use engineio::proto::{Frame, Packet};
+use engineio::{ByteStr, Payload};
 
 // ----- a counting allocator ------------------------------------------------------------
 

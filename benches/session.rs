@@ -20,10 +20,10 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group};
-use engineio::{
-    ByteStr, Endpoint, Event, Frame, Packet, Payload, Request, Session, SessionConfig, Transmit,
-    Transports, payload,
+use engineio::proto::{
+    Endpoint, Frame, Packet, PollRequest, Session, SessionConfig, SessionEvent, Transmit, payload,
 };
+use engineio::{ByteStr, Payload, Transports};
 
 // ----- a counting allocator (as in benches/codec.rs) -------------------------------------
 
@@ -81,7 +81,7 @@ fn ws_session(now: Instant) -> Session {
     ));
     s.handle_ws_connected(now);
     s.handle_ws_frame(now, Frame::Text(ByteStr::from(format!("0{OPEN_JSON}"))));
-    assert_eq!(s.poll_event(), Some(Event::Connected));
+    assert_eq!(s.poll_event(), Some(SessionEvent::Connected));
     assert!(s.poll_transmit(now).is_none());
     s
 }
@@ -93,8 +93,8 @@ fn polling_session(now: Instant) -> Session {
     let mut s = Session::new(endpoint(), config, now);
     assert!(matches!(s.poll_transmit(now), Some(Transmit::Get { .. })));
     let open = Bytes::from(format!("0{OPEN_JSON}"));
-    s.handle_response(now, Request::Get, 200, open);
-    assert_eq!(s.poll_event(), Some(Event::Connected));
+    s.handle_response(now, PollRequest::Get, 200, open);
+    assert_eq!(s.poll_event(), Some(SessionEvent::Connected));
     assert!(matches!(s.poll_transmit(now), Some(Transmit::Get { .. })));
     assert!(s.poll_transmit(now).is_none());
     s
@@ -162,7 +162,7 @@ fn ws_receive(s: &mut Session, now: Instant, frames: &[Frame]) -> usize {
 
 /// The long poll comes back with `body`; its events are drained and the next GET issued.
 fn polling_get(s: &mut Session, now: Instant, body: &Bytes) -> usize {
-    s.handle_response(now, Request::Get, 200, body.clone());
+    s.handle_response(now, PollRequest::Get, 200, body.clone());
     let mut n = 0;
     while let Some(e) = s.poll_event() {
         black_box(e);
@@ -189,7 +189,7 @@ fn polling_post(s: &mut Session, now: Instant, messages: Vec<Payload>) -> usize 
         black_box(t);
     }
     for _ in 0..posts {
-        s.handle_response(now, Request::Post, 200, Bytes::from_static(b"ok"));
+        s.handle_response(now, PollRequest::Post, 200, Bytes::from_static(b"ok"));
     }
     posts
 }

@@ -54,7 +54,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use engineio::{AsyncClient, ByteStr, ClientEvent, Events, Payload, Runtime, Transports};
+use engineio::rt::Runtime;
+use engineio::{AsyncClient, ByteStr, ClientEvent, Events, Payload, Transports};
 use futures::future::{self, Either};
 use futures::{FutureExt, StreamExt};
 use serde_json::Value;

@@ -53,7 +53,7 @@ impl fmt::Display for DecodeError {
 impl std::error::Error for DecodeError {}
 
 /// Why a message could not be sent, by [`AsyncClient::send`](crate::AsyncClient::send) or
-/// [`Session::send`](crate::Session::send).
+/// [`Session::send`](crate::proto::Session::send).
 ///
 /// The message is handed back so that nothing is lost.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -180,4 +180,19 @@ impl From<crate::UrlError> for Error {
     fn from(e: crate::UrlError) -> Self {
         Error::Url(e)
     }
+}
+
+/// The error and its causes on one line.
+pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        cur = c.source();
+    }
+    s
 }

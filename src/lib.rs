@@ -70,7 +70,7 @@
 //! | `surf` | `connector::SurfConnector`, an opt-in HTTP connector over surf | no |
 //!
 //! `AsyncClient::new()` runs on the runtime chosen by feature (tokio first). Any other
-//! executor works through [`AsyncClient::with_runtime`] and [`Runtime::new`], from three
+//! executor works through [`AsyncClient::with_runtime`] and [`rt::Runtime::new`], from three
 //! small traits:
 //!
 //! ```no_run
@@ -116,53 +116,22 @@
 //! ```
 //!
 //! The HTTP and WebSocket sides are pluggable too, the Rust form of python's
-//! `http_session`: pass your own [`rt::HttpConnector`] to
-//! [`ClientBuilder::http_connector`], or [`rt::WebSocketConnector`] to
+//! `http_session`: pass your own [`connector::HttpConnector`] to
+//! [`ClientBuilder::http_connector`], or [`connector::WebSocketConnector`] to
 //! [`ClientBuilder::websocket_connector`].
 //!
 //! # Layers
 //!
-//! - **The protocol core**, which does no I/O: [`Packet`] and [`payload`] (the codec),
-//!   [`Handshake`], and [`Session`], a deterministic state machine that is fed the results
-//!   of requests and the time, and drained of the requests and frames to send. In the manner
+//! - **The protocol core**, [`proto`], which does no I/O: the codec, the handshake, and
+//!   [`proto::Session`], a deterministic state machine that is fed the results of
+//!   requests and the time, and drained of the requests and frames to send. In the manner
 //!   of quinn-proto, it contains no networking code and reads no clock, so every protocol
 //!   rule is tested on a fake clock.
 //! - **A thin driver** that runs a session over the connectors, one task per connection,
 //!   and a dispatcher that runs the handlers in order.
-//! - **The runtime seams** in [`rt`], and their implementations in [`adapters`], behind
+//! - **The seams**: spawning, time and TCP in [`rt`], HTTP and WebSocket in
+//!   [`connector`], and their implementations in [`adapters`] and [`connector`], behind
 //!   features. Nothing in the core names a runtime.
-//!
-//! # Driving a session by hand
-//!
-//! ```
-//! use std::time::Instant;
-//! use bytes::Bytes;
-//! use engineio::{Endpoint, Event, Request, Session, SessionConfig, Transmit};
-//!
-//! let now = Instant::now();
-//! let mut session = Session::new(
-//!     Endpoint::parse("http://localhost:5000")?,
-//!     SessionConfig::default(),
-//!     now,
-//! );
-//! while let Some(transmit) = session.poll_transmit(now) {
-//!     match transmit {
-//!         Transmit::Get { uri } => {
-//!             // ... perform the GET, then report what came back:
-//!             # let _ = uri;
-//!             let body = Bytes::from_static(
-//!                 br#"0{"sid":"s1","upgrades":[],"pingInterval":25000,"pingTimeout":20000}"#,
-//!             );
-//!             session.handle_response(now, Request::Get, 200, body);
-//!         }
-//!         other => unreachable!("{other:?}"),
-//!     }
-//! #   if session.is_open() { break }
-//! }
-//! assert_eq!(session.poll_event(), Some(Event::Connected));
-//! assert_eq!(session.sid(), Some("s1"));
-//! # Ok::<(), engineio::UrlError>(())
-//! ```
 #![warn(missing_docs, unreachable_pub)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -174,14 +143,11 @@ mod bytestr;
 mod client;
 pub mod connector;
 mod cookie;
-pub mod error;
-mod handshake;
+mod error;
 mod message;
-pub mod packet;
-pub mod payload;
+pub mod proto;
 mod reason;
 pub mod rt;
-pub mod session;
 mod url;
 
 #[cfg(feature = "blocking")]
@@ -191,13 +157,10 @@ pub use client::{
     AsyncClient, BackgroundTask, ClientBuilder, ClientEvent, Events, WeakAsyncClient,
 };
 pub use error::{DecodeError, Error, SendError, SendErrorKind};
-pub use handshake::Handshake;
 pub use message::Payload;
-pub use packet::{Frame, Packet, PacketType};
 pub use reason::{DisconnectReason, HttpStatusError, ServerClose, TransportFailure};
-pub use rt::Runtime;
-pub use session::{Event, Request, Session, SessionConfig, Transmit, Transports};
-pub use url::{Endpoint, TransportKind, UrlError};
+
+pub use url::{TransportKind, Transports, UrlError};
 
 /// The README's Rust examples, compiled and run as doc tests.
 #[cfg(doctest)]

@@ -4,8 +4,8 @@ use bytes::Bytes;
 
 use crate::ByteStr;
 
-/// The data of one message, as sent by [`Session::send`](crate::Session::send) or
-/// received in [`Event::Message`](crate::Event::Message).
+/// The data of one message, as sent by [`Session::send`](crate::proto::Session::send) or
+/// received in [`SessionEvent::Message`](crate::proto::SessionEvent::Message).
 ///
 /// Engine.IO carries two kinds of message: UTF-8 text and raw bytes. Everything you can
 /// hand to python-engineio's `send()` converts into a `Payload`:

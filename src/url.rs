@@ -57,7 +57,8 @@ impl std::error::Error for UrlError {}
 /// once the session is open, `sid`.
 ///
 /// ```
-/// use engineio::{Endpoint, TransportKind};
+/// use engineio::TransportKind;
+/// use engineio::proto::Endpoint;
 ///
 /// let ep = Endpoint::parse("http://localhost:5000/ignored?token=a%20b")?
 ///     .with_path("socket.io")
@@ -222,6 +223,19 @@ fn push_encoded(out: &mut String, c: char, keep: impl Fn(char) -> bool) {
             let _ = write!(out, "%{b:02X}");
         }
     }
+}
+
+/// Which transports a client may use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Transports {
+    /// Long-polling only.
+    Polling,
+    /// WebSocket only: the session opens directly on a WebSocket.
+    WebSocket,
+    /// Open on long-polling, then upgrade to WebSocket when the server offers it. The
+    /// default, as in python-engineio and engine.io-client.
+    #[default]
+    Upgrade,
 }
 
 #[cfg(test)]

@@ -382,7 +382,7 @@ fn polling_reuses_one_connection_for_the_long_get_and_one_for_posts() {
     block_on(async {
         let handle = tokio::runtime::Handle::current();
         let dials = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let runtime = engineio::Runtime::new(
+        let runtime = engineio::rt::Runtime::new(
             Arc::new(TokioSpawner::new(handle.clone())),
             Arc::new(TokioTimer::new(handle.clone())),
             Arc::new(CountingDialer {

@@ -4,10 +4,10 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use engineio::{
-    Endpoint, Event, Packet, Payload, Request, SendErrorKind, Session, SessionConfig, Transmit,
-    Transports, payload,
+use engineio::proto::{
+    Endpoint, Packet, PollRequest, Session, SessionConfig, SessionEvent, Transmit, payload,
 };
+use engineio::{Payload, SendErrorKind, Transports};
 
 /// Every POST the session makes, answered `ok`; GETs are left pending.
 fn posts(s: &mut Session, now: Instant) -> Vec<Vec<Packet>> {
@@ -19,7 +19,7 @@ fn posts(s: &mut Session, now: Instant) -> Vec<Vec<Packet>> {
                     .collect::<Result<Vec<_>, _>>()
                     .expect("the client's POST decodes"),
             );
-            s.handle_response(now, Request::Post, 200, Bytes::from_static(b"ok"));
+            s.handle_response(now, PollRequest::Post, 200, Bytes::from_static(b"ok"));
         }
     }
     out
@@ -39,15 +39,15 @@ fn session_text_with_the_record_separator_is_not_posted() {
     config.max_packets_per_post = 2;
     let mut s = Session::new(Endpoint::parse("http://h").unwrap(), config, now);
     assert!(matches!(s.poll_transmit(now), Some(Transmit::Get { .. })));
-    let open = Packet::Open(engineio::Handshake {
+    let open = Packet::Open(engineio::proto::Handshake {
         sid: "\n".into(),
         upgrades: vec![],
         ping_interval: std::time::Duration::from_millis(282),
         ping_timeout: std::time::Duration::from_millis(u64::MAX),
         max_payload: Some(65535),
     });
-    s.handle_response(now, Request::Get, 200, Bytes::from(open.encode_text()));
-    assert_eq!(s.poll_event(), Some(Event::Connected));
+    s.handle_response(now, PollRequest::Get, 200, Bytes::from(open.encode_text()));
+    assert_eq!(s.poll_event(), Some(SessionEvent::Connected));
 
     for text in ["\u{1e}", "gInt[[[[\u{1e}[[\0", "a\u{1e}1"] {
         match s.send(text) {

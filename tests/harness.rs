@@ -15,8 +15,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::harness::{Harness, ServerConfig, next_event};
+use engineio::proto::Packet;
 use engineio::{
-    AsyncClient, ClientEvent, DisconnectReason, Error, Packet, Payload, SendErrorKind, ServerClose,
+    AsyncClient, ClientEvent, DisconnectReason, Error, Payload, SendErrorKind, ServerClose,
     TransportFailure, TransportKind, Transports,
 };
 use futures::StreamExt;

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::rules::{Checker, Ws};
-use engineio::{
-    ByteStr, Endpoint, Frame, Handshake, HttpStatusError, Packet, Payload, Request, Session,
-    SessionConfig, TransportFailure, Transports, payload,
+use engineio::proto::{
+    Endpoint, Frame, Handshake, Packet, PollRequest, Session, SessionConfig, payload,
 };
+use engineio::{ByteStr, HttpStatusError, Payload, TransportFailure, Transports};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
@@ -172,8 +172,12 @@ fn drive(transports: Transports, inputs: Vec<Input>) {
     }
 }
 
-fn request(get: bool) -> Request {
-    if get { Request::Get } else { Request::Post }
+fn request(get: bool) -> PollRequest {
+    if get {
+        PollRequest::Get
+    } else {
+        PollRequest::Post
+    }
 }
 
 #[test]

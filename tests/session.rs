@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::rules::Checker;
+use engineio::proto::{
+    Endpoint, Frame, Packet, PollRequest, Session, SessionConfig, SessionEvent, Transmit,
+};
 use engineio::{
-    DecodeError, DisconnectReason, Endpoint, Event, Frame, HttpStatusError, Packet, Payload,
-    Request, SendError, SendErrorKind, ServerClose, Session, SessionConfig, Transmit,
+    DecodeError, DisconnectReason, HttpStatusError, Payload, SendError, SendErrorKind, ServerClose,
     TransportFailure, TransportKind, Transports,
 };
 
@@ -78,7 +80,7 @@ impl Pair {
     }
 
     fn answer_get_status(&mut self, status: u16, body: &str) {
-        self.answer(Request::Get, status, body);
+        self.answer(PollRequest::Get, status, body);
     }
 
     fn answer_post(&mut self) {
@@ -86,10 +88,10 @@ impl Pair {
     }
 
     fn answer_post_status(&mut self, status: u16, body: &str) {
-        self.answer(Request::Post, status, body);
+        self.answer(PollRequest::Post, status, body);
     }
 
-    fn answer(&mut self, request: Request, status: u16, body: &str) {
+    fn answer(&mut self, request: PollRequest, status: u16, body: &str) {
         assert!(self.seen.in_flight(request), "no {request:?} in flight");
         let body = Bytes::copy_from_slice(body.as_bytes());
         self.seen
@@ -152,7 +154,7 @@ impl Pair {
             .events()
             .iter()
             .filter_map(|e| match e {
-                Event::Message(Payload::Text(t)) => Some(t.to_string()),
+                SessionEvent::Message(Payload::Text(t)) => Some(t.to_string()),
                 _ => None,
             })
             .collect()
@@ -170,7 +172,7 @@ impl Pair {
             .collect()
     }
 
-    fn last_event(&self) -> &Event {
+    fn last_event(&self) -> &SessionEvent {
         self.seen.events().last().expect("no event")
     }
 
@@ -182,8 +184,8 @@ impl Pair {
     }
 }
 
-fn disconnected(reason: DisconnectReason) -> Event {
-    Event::Disconnected(reason)
+fn disconnected(reason: DisconnectReason) -> SessionEvent {
+    SessionEvent::Disconnected(reason)
 }
 
 // ----- opening -------------------------------------------------------------------------
@@ -196,7 +198,7 @@ fn handshake_is_a_polling_get_and_later_requests_carry_the_sid() {
         "http://127.0.0.1:5000/engine.io/?EIO=4&transport=polling"
     );
     p.answer_get(OPEN_POLLING);
-    assert_eq!(p.seen.events(), vec![Event::Connected]);
+    assert_eq!(p.seen.events(), vec![SessionEvent::Connected]);
     assert_eq!(p.session.sid(), Some("s1"));
     assert_eq!(
         p.seen.get().unwrap().query(),
@@ -208,7 +210,7 @@ fn handshake_is_a_polling_get_and_later_requests_carry_the_sid() {
 fn packets_after_the_open_packet_are_processed_in_order() {
     let mut p = Pair::new(Transports::Polling);
     p.answer_get(&format!("{OPEN_POLLING}\x1e4hello\x1e2\x1e4world"));
-    assert_eq!(p.seen.events()[0], Event::Connected);
+    assert_eq!(p.seen.events()[0], SessionEvent::Connected);
     assert_eq!(p.messages(), ["hello", "world"]);
     // The ping in the handshake response was answered.
     assert_eq!(p.seen.posts(), ["3"]);
@@ -225,7 +227,7 @@ fn websocket_only_opens_directly_and_needs_the_open_packet_first() {
     p.ws_connect();
     assert!(p.seen.events().is_empty());
     p.ws_recv(OPEN_WS);
-    assert_eq!(p.seen.events(), vec![Event::Connected]);
+    assert_eq!(p.seen.events(), vec![SessionEvent::Connected]);
     assert_eq!(p.session.transport(), TransportKind::WebSocket);
     p.send("hi");
     assert_eq!(p.received(), ["hi"]);
@@ -236,7 +238,7 @@ fn websocket_only_opens_directly_and_needs_the_open_packet_first() {
     p.ws_recv("4too early");
     assert_eq!(
         p.seen.events(),
-        vec![Event::ConnectFailed(TransportFailure::Decode(
+        vec![SessionEvent::ConnectFailed(TransportFailure::Decode(
             DecodeError::ExpectedOpen
         ))]
     );
@@ -251,7 +253,7 @@ fn a_v3_server_is_reported_as_such() {
     );
     assert_eq!(
         p.seen.events(),
-        vec![Event::ConnectFailed(TransportFailure::Decode(
+        vec![SessionEvent::ConnectFailed(TransportFailure::Decode(
             DecodeError::ProtocolV3
         ))]
     );
@@ -267,7 +269,7 @@ fn handshake_http_error_carries_the_servers_message() {
     );
     assert_eq!(
         p.seen.events(),
-        vec![Event::ConnectFailed(TransportFailure::Http(
+        vec![SessionEvent::ConnectFailed(TransportFailure::Http(
             HttpStatusError {
                 status: 400,
                 code: Some(5),
@@ -285,7 +287,9 @@ fn handshake_times_out_after_request_timeout() {
     p.advance(Duration::from_millis(1));
     assert_eq!(
         p.seen.events(),
-        vec![Event::ConnectFailed(TransportFailure::RequestTimeout)]
+        vec![SessionEvent::ConnectFailed(
+            TransportFailure::RequestTimeout
+        )]
     );
 }
 
@@ -538,7 +542,7 @@ fn a_post_refused_for_a_session_the_server_closed_is_a_server_disconnect() {
     p.answer_post_status(400, r#""'Session is disconnected' s1""#);
     assert!(matches!(
         p.last_event(),
-        Event::Disconnected(DisconnectReason::ServerDisconnect(
+        SessionEvent::Disconnected(DisconnectReason::ServerDisconnect(
             ServerClose::SessionClosed(_)
         ))
     ));
@@ -641,7 +645,7 @@ fn a_failure_while_closing_that_loses_messages_is_a_transport_error() {
     assert!(
         matches!(
             p.last_event(),
-            Event::Disconnected(DisconnectReason::TransportError(_))
+            SessionEvent::Disconnected(DisconnectReason::TransportError(_))
         ),
         "{:?}",
         p.seen.events()
@@ -732,7 +736,7 @@ fn upgrade_probes_pauses_polling_then_sends_5_and_flushes() {
             ),
         ]
     );
-    assert!(p.seen.events().contains(&Event::Upgraded));
+    assert!(p.seen.events().contains(&SessionEvent::Upgraded));
     assert!(p.seen.get().is_none(), "polling went on after the upgrade");
     // And it keeps working over WebSocket.
     p.ws_recv("4after");
@@ -807,7 +811,7 @@ fn the_probe_goes_before_the_first_poll() {
     p.ws_recv("3probe");
     // Nothing to wait for: upgraded at once, without a single poll.
     assert_eq!(p.session.transport(), TransportKind::WebSocket);
-    assert!(p.seen.events().contains(&Event::Upgraded));
+    assert!(p.seen.events().contains(&SessionEvent::Upgraded));
     assert_eq!(
         p.seen.inbox().last(),
         Some(&(TransportKind::WebSocket, Packet::Upgrade))
@@ -888,7 +892,7 @@ fn a_failed_probe_stays_on_polling_and_loses_nothing() {
         p.answer_get("4m1");
         fail(&mut p);
         assert!(
-            matches!(p.last_event(), Event::UpgradeFailed(_)),
+            matches!(p.last_event(), SessionEvent::UpgradeFailed(_)),
             "{name}: {:?}",
             p.seen.events()
         );
@@ -927,7 +931,7 @@ fn a_probe_that_never_connects_is_abandoned_after_the_upgrade_timeout() {
     p.advance(Duration::from_millis(1));
     assert_eq!(
         p.last_event(),
-        &Event::UpgradeFailed(TransportFailure::RequestTimeout)
+        &SessionEvent::UpgradeFailed(TransportFailure::RequestTimeout)
     );
     assert!(p.seen.ws_close_sent());
 }

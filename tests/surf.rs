@@ -16,7 +16,7 @@ use async_std::task::block_on;
 use bytes::Bytes;
 use common::{Server, ServerKind, next_event, wait_for_websocket};
 use engineio::connector::SurfConnector;
-use engineio::rt::{ConnectorErrorKind, HttpConnector};
+use engineio::connector::{ConnectorErrorKind, HttpConnector};
 use engineio::{
     AsyncClient, ClientEvent, DisconnectReason, Payload, TransportFailure, TransportKind,
     Transports,

@@ -8,7 +8,8 @@
 //! `with_query`. The path has a leading and a trailing slash.
 
 use arbitrary::Arbitrary;
-use engineio::{Endpoint, TransportKind};
+use engineio::TransportKind;
+use engineio::proto::Endpoint;
 
 #[derive(Arbitrary, Debug)]
 struct Input {

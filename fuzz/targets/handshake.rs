@@ -5,7 +5,7 @@
 //! same handshake, also inside an open packet; `ping_deadline` does not overflow and
 //! `can_upgrade_to_websocket` matches `upgrades`.
 
-use engineio::{Handshake, Packet};
+use engineio::proto::{Handshake, Packet};
 
 /// One input, as libFuzzer hands it over (fuzz/fuzz_targets) and as the test suite
 /// replays it (tests/fuzz_targets.rs).

@@ -7,7 +7,8 @@
 //! same packet (decode → encode → decode), and `encoded_text_len` is exact.
 
 use bytes::Bytes;
-use engineio::{ByteStr, Frame, Packet, Payload};
+use engineio::proto::{Frame, Packet};
+use engineio::{ByteStr, Payload};
 
 /// One input, as libFuzzer hands it over (fuzz/fuzz_targets) and as the test suite
 /// replays it (tests/fuzz_targets.rs).

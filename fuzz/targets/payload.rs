@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 
 use bytes::Bytes;
-use engineio::{Packet, payload};
+use engineio::proto::{Packet, payload};
 
 /// One input, as libFuzzer hands it over (fuzz/fuzz_targets) and as the test suite
 /// replays it (tests/fuzz_targets.rs).

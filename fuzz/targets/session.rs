@@ -24,10 +24,10 @@ use std::time::{Duration, Instant};
 
 use arbitrary::Arbitrary;
 use bytes::Bytes;
-use engineio::{
-    ByteStr, Endpoint, Frame, Handshake, Packet, Payload, Request, Session, SessionConfig,
-    TransportFailure, Transports, payload,
+use engineio::proto::{
+    Endpoint, Frame, Handshake, Packet, PollRequest, Session, SessionConfig, payload,
 };
+use engineio::{ByteStr, Payload, TransportFailure, Transports};
 
 #[path = "../../tests/common/rules.rs"]
 mod rules;
@@ -231,7 +231,11 @@ pub fn run(data: &[u8]) {
     for op in input.ops {
         match op {
             Op::Respond { get, status, body } => {
-                let request = if get { Request::Get } else { Request::Post };
+                let request = if get {
+                    PollRequest::Get
+                } else {
+                    PollRequest::Post
+                };
                 if !c.in_flight(request) && !lenient {
                     continue;
                 }
@@ -243,7 +247,11 @@ pub fn run(data: &[u8]) {
                 c.handle_response(&mut s, now, request, status, body.bytes());
             }
             Op::Fail { get } => {
-                let request = if get { Request::Get } else { Request::Post };
+                let request = if get {
+                    PollRequest::Get
+                } else {
+                    PollRequest::Post
+                };
                 if !c.in_flight(request) && !lenient {
                     continue;
                 }

@@ -6,8 +6,10 @@ use std::time::Duration;
 use http::HeaderMap;
 use http::header::{HeaderName, HeaderValue};
 
-use crate::rt::{HttpConnector, Runtime, WebSocketConnector};
-use crate::{AsyncClient, Error, SessionConfig, Transports};
+use crate::connector::{HttpConnector, WebSocketConnector};
+use crate::proto::SessionConfig;
+use crate::rt::Runtime;
+use crate::{AsyncClient, Error, Transports};
 
 /// The default receive limit: the largest poll response or WebSocket message accepted.
 pub(crate) const DEFAULT_RECEIVE_LIMIT: usize = 64 * 1024 * 1024;
@@ -130,7 +132,8 @@ impl ClientBuilder {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use engineio::{AsyncClient, Runtime, connector::HyperConnector};
+    /// use engineio::{AsyncClient, connector::HyperConnector};
+    /// use engineio::rt::Runtime;
     ///
     /// let rt = Runtime::from_features();
     /// let http = HyperConnector::new(rt.dialer().clone(), rt.spawner().clone())
@@ -150,7 +153,8 @@ impl ClientBuilder {
     /// runtime's:
     ///
     /// ```
-    /// use engineio::{AsyncClient, Runtime, connector::TungsteniteConnector};
+    /// use engineio::{AsyncClient, connector::TungsteniteConnector};
+    /// use engineio::rt::Runtime;
     ///
     /// let rt = Runtime::from_features();
     /// let ws = TungsteniteConnector::new(rt.dialer().clone());
@@ -348,7 +352,7 @@ impl ClientBuilder {
             Ok(_) => self.tls = tls,
             Err(e) => {
                 self.error
-                    .get_or_insert(Error::Certificate(crate::client::driver::chain(&e)));
+                    .get_or_insert(Error::Certificate(crate::error::chain(&e)));
             }
         }
         self

@@ -28,12 +28,13 @@ use http::{HeaderMap, Method, Uri};
 
 use super::events::{Entry, EventQueue};
 use super::{ClientEvent, Conn, Shared, State, lock};
-use crate::cookie::CookieJar;
-use crate::rt::{
-    ConnectorError, ConnectorErrorKind, HttpConnector, Timer, WebSocketConnector, WsConnection,
-    WsMessage,
+use crate::connector::{
+    ConnectorError, ConnectorErrorKind, HttpConnector, WebSocketConnector, WsConnection, WsMessage,
 };
-use crate::session::{Event, Request, Session, Transmit};
+use crate::cookie::CookieJar;
+use crate::error::chain;
+use crate::proto::{PollRequest, Session, SessionEvent, Transmit};
+use crate::rt::Timer;
 use crate::{HttpStatusError, TransportFailure};
 
 type HttpFuture = BoxFuture<'static, Result<http::Response<Bytes>, ConnectorError>>;
@@ -294,13 +295,13 @@ impl Io {
         // While the application is behind, a poll's answer waits in the socket, and the
         // next poll starts once it is read.
         let paused = self.get.is_some() && self.receive_paused(cx, session, events);
-        for request in [Request::Get, Request::Post] {
-            if request == Request::Get && paused {
+        for request in [PollRequest::Get, PollRequest::Post] {
+            if request == PollRequest::Get && paused {
                 continue;
             }
             let slot = match request {
-                Request::Get => &mut self.get,
-                Request::Post => &mut self.post,
+                PollRequest::Get => &mut self.get,
+                PollRequest::Post => &mut self.post,
             };
             let Some(fut) = slot else { continue };
             let Poll::Ready(result) = fut.poll_unpin(cx) else {
@@ -543,7 +544,7 @@ impl Io {
         while let Some(e) = session.poll_event() {
             any = true;
             let entry = match e {
-                Event::Connected => {
+                SessionEvent::Connected => {
                     dlog!(
                         self,
                         info,
@@ -557,12 +558,12 @@ impl Io {
                     }
                     Entry::Event(ClientEvent::Connect)
                 }
-                Event::Message(p) => Entry::Event(ClientEvent::Message(p)),
-                Event::Upgraded => {
+                SessionEvent::Message(p) => Entry::Event(ClientEvent::Message(p)),
+                SessionEvent::Upgraded => {
                     dlog!(self, info, "upgraded to WebSocket");
                     Entry::Event(ClientEvent::Upgraded)
                 }
-                Event::UpgradeFailed(f) => {
+                SessionEvent::UpgradeFailed(f) => {
                     dlog!(
                         self,
                         info,
@@ -570,18 +571,18 @@ impl Io {
                     );
                     continue;
                 }
-                Event::ConnectFailed(f) => {
+                SessionEvent::ConnectFailed(f) => {
                     dlog!(self, info, "connection failed: {f}");
                     self.fail_open(f)
                 }
-                Event::Disconnected(r) if !self.connected => {
+                SessionEvent::Disconnected(r) if !self.connected => {
                     // Closed before the handshake finished.
                     dlog!(self, info, "closed during the handshake: {r:#}");
                     self.fail_open(TransportFailure::Io(format!(
                         "closed during the handshake ({r})"
                     )))
                 }
-                Event::Disconnected(r) => {
+                SessionEvent::Disconnected(r) => {
                     dlog!(self, info, "disconnected: {r:#}");
                     Entry::Event(ClientEvent::Disconnect(r))
                 }
@@ -655,21 +656,6 @@ impl Socket {
             }
         }
     }
-}
-
-/// The error and its causes on one line.
-pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let t = c.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        cur = c.source();
-    }
-    s
 }
 
 fn failure(e: &ConnectorError, limit: usize) -> TransportFailure {

@@ -27,11 +27,10 @@ pub(crate) use builder::ClientConfig;
 use driver::Driver;
 use events::{Entry, EventQueue, ReaderId, ReaderKind};
 
+use crate::proto::{Endpoint, Session};
 use crate::rt::Runtime;
-use crate::session::Session;
 use crate::{
-    DisconnectReason, Endpoint, Error, Payload, SendError, SendErrorKind, TransportFailure,
-    TransportKind,
+    DisconnectReason, Error, Payload, SendError, SendErrorKind, TransportFailure, TransportKind,
 };
 
 /// What happened on a connection, as delivered by [`AsyncClient::events`].
@@ -257,7 +256,7 @@ impl AsyncClient {
     }
 
     /// A client on a runtime of your own, with default options. See
-    /// [`Runtime::new`](crate::Runtime::new).
+    /// [`Runtime::new`](crate::rt::Runtime::new).
     ///
     /// ```
     /// use engineio::AsyncClient;

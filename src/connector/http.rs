@@ -21,7 +21,8 @@ use hyper::body::Body;
 use hyper::client::conn::http1::{self, SendRequest};
 use log::debug;
 
-use crate::rt::{ConnectorError, ConnectorErrorKind, Dialer, HttpConnector, Io, Spawner};
+use crate::connector::{ConnectorError, ConnectorErrorKind, HttpConnector};
+use crate::rt::{Dialer, Io, Spawner};
 
 /// Idle connections kept per origin; more are closed.
 const MAX_IDLE_PER_ORIGIN: usize = 8;
@@ -41,7 +42,7 @@ const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 /// time per session, the long-polling GET and the POSTs travel on separate connections.
 ///
 /// The connector reads the whole body into memory and fails with
-/// [`TooLarge`](crate::rt::ConnectorErrorKind::TooLarge) as soon as it exceeds
+/// [`TooLarge`](crate::connector::ConnectorErrorKind::TooLarge) as soon as it exceeds
 /// `max_body`. It never asks for compression: an `Accept-Encoding` header in the request is
 /// removed, so the body always arrives as sent. It sets `Host` when the request has none.
 ///
@@ -85,7 +86,8 @@ impl HyperConnector {
     ///
     /// ```
     /// use bytes::Bytes;
-    /// use engineio::{Runtime, connector::HyperConnector, rt::HttpConnector};
+    /// use engineio::connector::{HttpConnector, HyperConnector};
+    /// use engineio::rt::Runtime;
     ///
     /// let rt = Runtime::from_features();
     /// let connector = HyperConnector::new(rt.dialer().clone(), rt.spawner().clone());
@@ -113,7 +115,8 @@ impl HyperConnector {
     ///
     /// ```
     /// use engineio::connector::{HyperConnector, TlsConfig, TungsteniteConnector};
-    /// use engineio::{AsyncClient, Runtime};
+    /// use engineio::AsyncClient;
+    /// use engineio::rt::Runtime;
     ///
     /// let rt = Runtime::from_features();
     /// let tls = TlsConfig::new().verify(false).build()?; // a test server's certificate

@@ -1,18 +1,23 @@
-//! The built-in connectors: HTTP/1.1 on hyper, WebSocket on async-tungstenite, and TLS on
-//! rustls (feature `rustls`).
+//! How the client reaches the server: the connector traits, and the built-in connectors
+//! (HTTP/1.1 on hyper, WebSocket on async-tungstenite, TLS on rustls with feature `rustls`).
+//!
+//! [`HttpConnector`] sends the long-polling requests (the Rust form of python-engineio's
+//! `http_session`) and [`WebSocketConnector`] opens WebSockets; pass your own to
+//! [`ClientBuilder::http_connector`](crate::ClientBuilder::http_connector) and
+//! [`ClientBuilder::websocket_connector`](crate::ClientBuilder::websocket_connector).
 //!
 //! They open no socket themselves and name no async runtime: every connection comes from a
 //! [`Dialer`](crate::rt::Dialer), and the only background work (hyper's connection tasks)
 //! goes to a [`Spawner`](crate::rt::Spawner). A runtime adapter therefore needs nothing but
 //! a `Dialer` and a `Spawner` to get a working client.
 //!
-//! - [`HyperConnector`]: the default [`HttpConnector`](crate::rt::HttpConnector), with a
-//!   small per-origin connection pool.
-//! - [`TungsteniteConnector`]: the default
-//!   [`WebSocketConnector`](crate::rt::WebSocketConnector).
+//! - [`HyperConnector`]: the default [`HttpConnector`], with a small per-origin connection
+//!   pool.
+//! - [`TungsteniteConnector`]: the default [`WebSocketConnector`].
 //! - `TlsConfig` and `connect_tls` (feature `rustls`): one
 //!   `Arc<rustls::ClientConfig>` shared by HTTPS and WSS.
 
+mod api;
 mod http;
 #[cfg(feature = "surf")]
 mod surf;
@@ -20,6 +25,10 @@ mod surf;
 mod tls;
 mod websocket;
 
+pub use self::api::{
+    ConnectorError, ConnectorErrorKind, HttpConnector, WebSocket, WebSocketConnector, WsConnection,
+    WsMessage, join_websocket,
+};
 pub use self::http::HyperConnector;
 #[cfg(feature = "surf")]
 pub use self::surf::SurfConnector;
@@ -29,10 +38,10 @@ pub use self::websocket::TungsteniteConnector;
 
 /// A failed dial: whatever the dialer says (refused, unreachable, name not resolved, timed
 /// out), the connection could not be made, so the kind is always
-/// [`Connect`](crate::rt::ConnectorErrorKind::Connect); the dialer's error is the source.
-fn dial_error(url: &dyn std::fmt::Display, e: std::io::Error) -> crate::rt::ConnectorError {
-    crate::rt::ConnectorError::new(
-        crate::rt::ConnectorErrorKind::Connect,
+/// [`Connect`](ConnectorErrorKind::Connect); the dialer's error is the source.
+fn dial_error(url: &dyn std::fmt::Display, e: std::io::Error) -> ConnectorError {
+    ConnectorError::new(
+        ConnectorErrorKind::Connect,
         format!("connecting to {url}"),
         Some(Box::new(e)),
     )

@@ -16,7 +16,7 @@ use http::header::ACCEPT_ENCODING;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode, Uri};
 use log::debug;
 
-use crate::rt::{ConnectorError, ConnectorErrorKind, HttpConnector};
+use crate::connector::{ConnectorError, ConnectorErrorKind, HttpConnector};
 
 /// An [`HttpConnector`] over [surf](https://docs.rs/surf) 2.3 (its `h1-client-rustls`
 /// backend: async-h1 on async-std sockets, rustls 0.18). Opt-in, behind the `surf` feature.

@@ -15,7 +15,8 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
-use crate::rt::{ConnectorError, ConnectorErrorKind, Io};
+use crate::connector::{ConnectorError, ConnectorErrorKind};
+use crate::rt::Io;
 
 /// Builds the TLS configuration shared by HTTPS and WSS connections.
 ///

@@ -25,10 +25,11 @@ use http::{Request, Uri};
 use log::debug;
 
 use crate::ByteStr;
-use crate::packet::Frame;
-use crate::rt::{
-    ConnectorError, ConnectorErrorKind, Dialer, Io, WebSocketConnector, WsConnection, WsMessage,
+use crate::connector::{
+    ConnectorError, ConnectorErrorKind, WebSocketConnector, WsConnection, WsMessage,
 };
+use crate::proto::Frame;
+use crate::rt::{Dialer, Io};
 
 /// The size of tungstenite's read buffer, per connection.
 const READ_BUFFER: usize = 2 * 1024;
@@ -84,7 +85,8 @@ impl TungsteniteConnector {
     /// It can also be used on its own:
     ///
     /// ```
-    /// use engineio::{Runtime, connector::TungsteniteConnector, rt::WebSocketConnector};
+    /// use engineio::connector::{TungsteniteConnector, WebSocketConnector};
+    /// use engineio::rt::Runtime;
     ///
     /// let rt = Runtime::from_features();
     /// let connector = TungsteniteConnector::new(rt.dialer().clone());
@@ -111,7 +113,7 @@ impl TungsteniteConnector {
     /// Trusting a private CA only, not the Mozilla roots:
     ///
     /// ```
-    /// use engineio::{Runtime, connector::{TlsConfig, TungsteniteConnector}};
+    /// use engineio::{connector::{TlsConfig, TungsteniteConnector}, rt::Runtime};
     ///
     /// # let ca_pem = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])?.cert.pem();
     /// // `ca_pem`: the CA's certificate, e.g. from `std::fs::read("ca.pem")?`.

@@ -30,13 +30,13 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use engineio::rt::{
-    ConnectorError, ConnectorErrorKind, HttpConnector, Runtime, Spawner, Timer, WebSocketConnector,
-    WsConnection, WsMessage, join_websocket,
+use engineio::connector::{
+    ConnectorError, ConnectorErrorKind, HttpConnector, WebSocketConnector, WsConnection, WsMessage,
+    join_websocket,
 };
-use engineio::{
-    AsyncClient, ClientBuilder, Frame, Handshake, Packet, Payload, TransportKind, payload,
-};
+use engineio::proto::{Frame, Handshake, Packet, payload};
+use engineio::rt::{Runtime, Spawner, Timer};
+use engineio::{AsyncClient, ClientBuilder, Payload, TransportKind};
 use futures::channel::{mpsc, oneshot};
 use futures::future::BoxFuture;
 use futures::task::ArcWake;

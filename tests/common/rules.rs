@@ -66,10 +66,12 @@ use std::collections::HashSet;
 use std::time::Instant;
 
 use bytes::Bytes;
+use engineio::proto::{
+    Frame, Packet, PollRequest, Session, SessionConfig, SessionEvent, Transmit, payload,
+};
 use engineio::{
-    ByteStr, DecodeError, DisconnectReason, Event, Frame, Packet, Payload, Request, SendError,
-    SendErrorKind, Session, SessionConfig, Transmit, TransportFailure, TransportKind, Transports,
-    payload,
+    ByteStr, DecodeError, DisconnectReason, Payload, SendError, SendErrorKind, TransportFailure,
+    TransportKind, Transports,
 };
 use http::Uri;
 
@@ -110,7 +112,7 @@ pub struct Checker {
     pings: HashSet<ByteStr>,
     inbox: Vec<(TransportKind, Packet)>,
     posts: Vec<String>,
-    events: Vec<Event>,
+    events: Vec<SessionEvent>,
 }
 
 impl Checker {
@@ -154,10 +156,10 @@ impl Checker {
     }
 
     /// Whether a request of this kind is in flight.
-    pub fn in_flight(&self, request: Request) -> bool {
+    pub fn in_flight(&self, request: PollRequest) -> bool {
         match request {
-            Request::Get => self.get.is_some(),
-            Request::Post => self.post.is_some(),
+            PollRequest::Get => self.get.is_some(),
+            PollRequest::Post => self.post.is_some(),
         }
     }
 
@@ -187,7 +189,7 @@ impl Checker {
     }
 
     /// Every event, in order.
-    pub fn events(&self) -> &[Event] {
+    pub fn events(&self) -> &[SessionEvent] {
         &self.events
     }
 
@@ -209,12 +211,12 @@ impl Checker {
         &mut self,
         s: &mut Session,
         now: Instant,
-        request: Request,
+        request: PollRequest,
         status: u16,
         body: Bytes,
     ) {
         let was_in_flight = self.take(request);
-        if was_in_flight && request == Request::Get && status == 200 {
+        if was_in_flight && request == PollRequest::Get && status == 200 {
             for p in payload::decode(body.clone()) {
                 self.note_ping(p);
             }
@@ -227,7 +229,7 @@ impl Checker {
         &mut self,
         s: &mut Session,
         now: Instant,
-        request: Request,
+        request: PollRequest,
         error: TransportFailure,
     ) {
         self.take(request);
@@ -314,10 +316,10 @@ impl Checker {
         s.close();
     }
 
-    fn take(&mut self, request: Request) -> bool {
+    fn take(&mut self, request: PollRequest) -> bool {
         match request {
-            Request::Get => self.get.take().is_some(),
-            Request::Post => self.post.take().is_some(),
+            PollRequest::Get => self.get.take().is_some(),
+            PollRequest::Post => self.post.take().is_some(),
         }
     }
 
@@ -487,10 +489,10 @@ impl Checker {
     }
 
     /// Checks and records one event of `s` (part of [`drain`](Self::drain)).
-    pub fn event(&mut self, s: &Session, e: Event) {
+    pub fn event(&mut self, s: &Session, e: SessionEvent) {
         assert!(!self.ended, "an event after the last one: {e:?}");
         match &e {
-            Event::Connected => {
+            SessionEvent::Connected => {
                 assert!(!self.connected, "connected twice");
                 self.connected = true;
                 assert!(
@@ -499,8 +501,8 @@ impl Checker {
                 );
                 assert!(s.handshake().is_some(), "connected without a handshake");
             }
-            Event::Message(_) => assert!(self.connected, "a message before connecting"),
-            Event::Upgraded => {
+            SessionEvent::Message(_) => assert!(self.connected, "a message before connecting"),
+            SessionEvent::Upgraded => {
                 assert!(self.connected, "upgraded before connecting");
                 assert!(self.upgrade_sent, "upgraded before sending 5");
                 assert!(!self.upgraded, "upgraded twice");
@@ -511,7 +513,7 @@ impl Checker {
                     "upgraded but not on WebSocket"
                 );
             }
-            Event::UpgradeFailed(_) => {
+            SessionEvent::UpgradeFailed(_) => {
                 assert!(self.connected, "an upgrade failed before connecting");
                 assert!(!self.upgraded, "an upgrade failed after the upgrade");
                 assert_eq!(
@@ -520,11 +522,11 @@ impl Checker {
                     "an upgrade failed in a session that does not upgrade"
                 );
             }
-            Event::ConnectFailed(_) => {
+            SessionEvent::ConnectFailed(_) => {
                 assert!(!self.connected, "ConnectFailed after Connected");
                 self.ended = true;
             }
-            Event::Disconnected(reason) => {
+            SessionEvent::Disconnected(reason) => {
                 if !self.connected {
                     assert_eq!(
                         *reason,

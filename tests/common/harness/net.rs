@@ -15,8 +15,10 @@ use async_tungstenite::WebSocketStream;
 use async_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 use async_tungstenite::tungstenite::{Message, handshake::derive_accept_key};
 use bytes::Bytes;
-use engineio::rt::{Dialer, HttpConnector, Io, Spawner, WebSocketConnector, WsMessage};
-use engineio::{ByteStr, Frame};
+use engineio::ByteStr;
+use engineio::connector::{HttpConnector, WebSocketConnector, WsMessage};
+use engineio::proto::Frame;
+use engineio::rt::{Dialer, Io, Spawner};
 use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use futures::{SinkExt, StreamExt};
 
@@ -366,7 +368,7 @@ async fn websocket(server: ScriptedServer, mut io: PipeEnd, request: http::Reque
             Ok(socket) => socket.split(),
             Err(e) => {
                 let status = match e.kind() {
-                    engineio::rt::ConnectorErrorKind::HttpStatus(s) => s,
+                    engineio::connector::ConnectorErrorKind::HttpStatus(s) => s,
                     _ => 500,
                 };
                 let refusal = format!("HTTP/1.1 {status} Refused\r\ncontent-length: 0\r\n\r\n");

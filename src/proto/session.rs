@@ -1,51 +1,4 @@
-//! The Engine.IO v4 client session: a deterministic state machine with no I/O.
-//!
-//! A [`Session`] holds everything a client knows about one connection and decides every
-//! request, frame and timeout; a driver performs them. It opens no socket, spawns nothing
-//! and reads no clock: every input carries `now`, and every deadline is a pure function of
-//! the inputs, so the whole protocol is testable on a fake clock.
-//!
-//! # Methods, by family
-//!
-//! - Getters: [`sid`](Session::sid), [`handshake`](Session::handshake),
-//!   [`transport`](Session::transport), [`is_open`](Session::is_open),
-//!   [`is_closed`](Session::is_closed), [`queued`](Session::queued).
-//! - Inputs, `handle_*`: the results of the driver's requests and WebSocket reads
-//!   ([`handle_response`](Session::handle_response),
-//!   [`handle_request_failed`](Session::handle_request_failed),
-//!   [`handle_ws_connected`](Session::handle_ws_connected),
-//!   [`handle_ws_frame`](Session::handle_ws_frame),
-//!   [`handle_ws_closed`](Session::handle_ws_closed),
-//!   [`handle_ws_failed`](Session::handle_ws_failed)) and the passing of time
-//!   ([`handle_timeout`](Session::handle_timeout)).
-//! - Commands from the application: [`send`](Session::send), [`close`](Session::close).
-//! - Outputs, `poll_*`: after any input or command, call
-//!   [`poll_transmit`](Session::poll_transmit) until it returns `None` and perform each
-//!   [`Transmit`]; then drain [`poll_event`](Session::poll_event); then arm one timer for
-//!   [`poll_timeout`](Session::poll_timeout) and call `handle_timeout` when it fires.
-//!
-//! # The rules it keeps
-//!
-//! - At most one GET and one POST in flight; a POST holds at most 16 packets and stays
-//!   under the server's `maxPayload` (a single larger packet goes alone).
-//! - A ping (`2`) is answered with a pong (`3`) carrying the same data, ahead of any
-//!   messages still queued. The client never pings. Missing the deadline of pingInterval + pingTimeout, counted from the handshake
-//!   and from each ping, ends the session with [`TransportFailure::PingTimeout`].
-//! - The upgrade follows the reference client: open a WebSocket, send `2probe`, expect
-//!   `3probe`, pause polling (no new writes, no new poll), wait for the GET and POST in
-//!   flight, then send `5` and flush the buffered writes on the WebSocket. One difference:
-//!   during the upgrade, a poll answered with nothing but noops is not re-issued until the
-//!   probe is decided (or for 1 s at most, half the ping interval if that is shorter).
-//!   python-engineio answers the pending poll with `6` on the probe and would leave a
-//!   re-issued one hanging until its next ping, delaying the upgrade; engineioxide answers
-//!   every poll at once with `6` while it waits for the probe, which would make the client
-//!   spin. A probe that fails (error, close, wrong
-//!   answer, or no answer within the upgrade timeout) leaves the session on polling with
-//!   nothing lost.
-//! - A close packet on any transport ends the session at once as
-//!   [`DisconnectReason::ServerDisconnect`]; so does a WebSocket close frame. A failed
-//!   request, a stream that ends without a close frame, bad data, or a missed ping deadline
-//!   is a [`DisconnectReason::TransportError`].
+//! The Engine.IO v4 client session: see [`Session`].
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -53,25 +6,12 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::Uri;
 
+use super::{Frame, payload};
+use super::{Handshake, Packet};
 use crate::error::{DecodeError, SendError, SendErrorKind};
-use crate::packet::Frame;
-use crate::payload;
 use crate::reason::{DisconnectReason, HttpStatusError, ServerClose, TransportFailure};
 use crate::url::{Endpoint, TransportKind};
-use crate::{Handshake, Packet, Payload};
-
-/// Which transports a client may use.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Transports {
-    /// Long-polling only.
-    Polling,
-    /// WebSocket only: the session opens directly on a WebSocket.
-    WebSocket,
-    /// Open on long-polling, then upgrade to WebSocket when the server offers it. The
-    /// default, as in python-engineio and engine.io-client.
-    #[default]
-    Upgrade,
-}
+use crate::{Payload, Transports};
 
 /// How a [`Session`] behaves: timeouts and limits.
 #[derive(Clone, Debug)]
@@ -112,7 +52,7 @@ impl Default for SessionConfig {
 
 /// A long-polling request kind; used to report a request's result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Request {
+pub enum PollRequest {
     /// The long-poll GET (including the handshake).
     Get,
     /// A POST of packets.
@@ -125,15 +65,15 @@ pub enum Request {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Transmit {
     /// Send a GET to `uri` and report the result with
-    /// [`handle_response`](Session::handle_response)`(Request::Get, …)` or
-    /// [`handle_request_failed`](Session::handle_request_failed)`(Request::Get, …)`.
+    /// [`handle_response`](Session::handle_response)`(PollRequest::Get, …)` or
+    /// [`handle_request_failed`](Session::handle_request_failed)`(PollRequest::Get, …)`.
     /// It may legitimately take up to pingInterval to answer.
     Get {
         /// The request URL.
         uri: Uri,
     },
     /// POST `body` to `uri` with `Content-Type: text/plain;charset=UTF-8` and report the
-    /// result with `Request::Post`. Use a different HTTP connection than the pending GET.
+    /// result with `PollRequest::Post`. Use a different HTTP connection than the pending GET.
     Post {
         /// The request URL.
         uri: Uri,
@@ -157,7 +97,7 @@ pub enum Transmit {
 /// Something that happened, returned by [`Session::poll_event`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Event {
+pub enum SessionEvent {
     /// The handshake completed; [`Session::handshake`] has its details.
     Connected,
     /// A message from the server, in the order the server sent it.
@@ -267,13 +207,60 @@ impl From<Queued> for Transmit {
     }
 }
 
-/// One Engine.IO v4 client session, without I/O. See the [module docs](self) for the
-/// order in which to call its methods.
+/// One Engine.IO v4 client session, without I/O: a deterministic state machine.
+///
+/// A [`Session`] holds everything a client knows about one connection and decides every
+/// request, frame and timeout; a driver performs them. It opens no socket, spawns nothing
+/// and reads no clock: every input carries `now`, and every deadline is a pure function of
+/// the inputs, so the whole protocol is testable on a fake clock.
+///
+/// # Methods, by family
+///
+/// - Getters: [`sid`](Session::sid), [`handshake`](Session::handshake),
+///   [`transport`](Session::transport), [`is_open`](Session::is_open),
+///   [`is_closed`](Session::is_closed), [`queued`](Session::queued).
+/// - Inputs, `handle_*`: the results of the driver's requests and WebSocket reads
+///   ([`handle_response`](Session::handle_response),
+///   [`handle_request_failed`](Session::handle_request_failed),
+///   [`handle_ws_connected`](Session::handle_ws_connected),
+///   [`handle_ws_frame`](Session::handle_ws_frame),
+///   [`handle_ws_closed`](Session::handle_ws_closed),
+///   [`handle_ws_failed`](Session::handle_ws_failed)) and the passing of time
+///   ([`handle_timeout`](Session::handle_timeout)).
+/// - Commands from the application: [`send`](Session::send), [`close`](Session::close).
+/// - Outputs, `poll_*`: after any input or command, call
+///   [`poll_transmit`](Session::poll_transmit) until it returns `None` and perform each
+///   [`Transmit`]; then drain [`poll_event`](Session::poll_event); then arm one timer for
+///   [`poll_timeout`](Session::poll_timeout) and call `handle_timeout` when it fires.
+///
+/// # The rules it keeps
+///
+/// - At most one GET and one POST in flight; a POST holds at most 16 packets and stays
+///   under the server's `maxPayload` (a single larger packet goes alone).
+/// - A ping (`2`) is answered with a pong (`3`) carrying the same data, ahead of any
+///   messages still queued. The client never pings. Missing the deadline of pingInterval + pingTimeout, counted from the handshake
+///   and from each ping, ends the session with [`TransportFailure::PingTimeout`].
+/// - The upgrade follows the reference client: open a WebSocket, send `2probe`, expect
+///   `3probe`, pause polling (no new writes, no new poll), wait for the GET and POST in
+///   flight, then send `5` and flush the buffered writes on the WebSocket. One difference:
+///   during the upgrade, a poll answered with nothing but noops is not re-issued until the
+///   probe is decided (or for 1 s at most, half the ping interval if that is shorter).
+///   python-engineio answers the pending poll with `6` on the probe and would leave a
+///   re-issued one hanging until its next ping, delaying the upgrade; engineioxide answers
+///   every poll at once with `6` while it waits for the probe, which would make the client
+///   spin. A probe that fails (error, close, wrong
+///   answer, or no answer within the upgrade timeout) leaves the session on polling with
+///   nothing lost.
+/// - A close packet on any transport ends the session at once as
+///   [`DisconnectReason::ServerDisconnect`]; so does a WebSocket close frame. A failed
+///   request, a stream that ends without a close frame, bad data, or a missed ping deadline
+///   is a [`DisconnectReason::TransportError`].
 ///
 /// ```
 /// use std::time::Instant;
 /// use bytes::Bytes;
-/// use engineio::{Endpoint, Event, Payload, Request, Session, SessionConfig, Transmit, Transports};
+/// use engineio::proto::{Endpoint, PollRequest, Session, SessionConfig, SessionEvent, Transmit};
+/// use engineio::{Payload, Transports};
 ///
 /// let now = Instant::now();
 /// let endpoint = Endpoint::parse("http://localhost:5000").unwrap();
@@ -288,12 +275,12 @@ impl From<Queued> for Transmit {
 /// // The server answers with the open packet and, here, a message.
 /// session.handle_response(
 ///     now,
-///     Request::Get,
+///     PollRequest::Get,
 ///     200,
 ///     Bytes::from_static(b"0{\"sid\":\"abc\",\"upgrades\":[],\"pingInterval\":25000,\"pingTimeout\":20000}\x1e4hi"),
 /// );
-/// assert_eq!(session.poll_event(), Some(Event::Connected));
-/// assert_eq!(session.poll_event(), Some(Event::Message(Payload::from("hi"))));
+/// assert_eq!(session.poll_event(), Some(SessionEvent::Connected));
+/// assert_eq!(session.poll_event(), Some(SessionEvent::Message(Payload::from("hi"))));
 /// assert_eq!(session.sid(), Some("abc"));
 ///
 /// // Sending queues a packet; the next transmits are the long poll and a POST.
@@ -322,7 +309,7 @@ pub struct Session {
     close_queued: bool,
     write_buf: VecDeque<Packet>,
     transmits: VecDeque<Queued>,
-    events: VecDeque<Event>,
+    events: VecDeque<SessionEvent>,
     timers: Timers,
     request_counter: u64,
 }
@@ -425,7 +412,9 @@ impl Session {
     pub fn send(&mut self, payload: impl Into<Payload>) -> Result<(), SendError> {
         let payload = payload.into();
         match self.phase {
-            Phase::Open if self.transport == TransportKind::Polling && has_separator(&payload) => {
+            Phase::Open
+                if self.transport == TransportKind::Polling && payload::has_separator(&payload) =>
+            {
                 Err(SendError {
                     payload,
                     kind: SendErrorKind::RecordSeparator,
@@ -519,7 +508,7 @@ impl Session {
     }
 
     /// The next event, if any.
-    pub fn poll_event(&mut self) -> Option<Event> {
+    pub fn poll_event(&mut self) -> Option<SessionEvent> {
         self.events.pop_front()
     }
 
@@ -575,16 +564,22 @@ impl Session {
     }
 
     /// Reports the answer to a GET or POST: its HTTP status and whole body.
-    pub fn handle_response(&mut self, now: Instant, request: Request, status: u16, body: Bytes) {
+    pub fn handle_response(
+        &mut self,
+        now: Instant,
+        request: PollRequest,
+        status: u16,
+        body: Bytes,
+    ) {
         match request {
-            Request::Get => {
+            PollRequest::Get => {
                 if !self.get_in_flight || self.transport != TransportKind::Polling {
                     return;
                 }
                 self.get_in_flight = false;
                 if status != 200 {
                     let err = HttpStatusError::from_response(status, &body);
-                    return self.http_failed(Request::Get, err);
+                    return self.http_failed(PollRequest::Get, err);
                 }
                 if self.phase == Phase::Handshake {
                     self.handle_handshake_body(now, body);
@@ -592,7 +587,7 @@ impl Session {
                     self.handle_poll_body(now, body);
                 }
             }
-            Request::Post => {
+            PollRequest::Post => {
                 if !self.post_in_flight || self.transport != TransportKind::Polling {
                     return;
                 }
@@ -603,7 +598,7 @@ impl Session {
                 }
                 if status != 200 {
                     let err = HttpStatusError::from_response(status, &body);
-                    return self.http_failed(Request::Post, err);
+                    return self.http_failed(PollRequest::Post, err);
                 }
             }
         }
@@ -615,18 +610,18 @@ impl Session {
     pub fn handle_request_failed(
         &mut self,
         _now: Instant,
-        request: Request,
+        request: PollRequest,
         error: TransportFailure,
     ) {
         if self.transport != TransportKind::Polling {
             return;
         }
         match request {
-            Request::Get if self.get_in_flight => {
+            PollRequest::Get if self.get_in_flight => {
                 self.get_in_flight = false;
                 self.polling_failed(error);
             }
-            Request::Post if self.post_in_flight => {
+            PollRequest::Post if self.post_in_flight => {
                 self.post_in_flight = false;
                 self.timers.stop(Timer::Post);
                 if self.post_has_close {
@@ -663,7 +658,7 @@ impl Session {
         if self.probe != Probe::Idle {
             // The probe socket is gone: no close needed.
             self.upgrade_decided();
-            self.events.push_back(Event::UpgradeFailed(error));
+            self.events.push_back(SessionEvent::UpgradeFailed(error));
             return;
         }
         match self.phase {
@@ -854,7 +849,7 @@ impl Session {
             && h.can_upgrade_to_websocket();
         self.handshake = Some(h);
         self.phase = Phase::Open;
-        self.events.push_back(Event::Connected);
+        self.events.push_back(SessionEvent::Connected);
         if upgrade {
             self.probe = Probe::Connecting;
             self.ws = true;
@@ -901,7 +896,7 @@ impl Session {
             }
             Packet::Message(m) => {
                 if self.phase == Phase::Open {
-                    self.events.push_back(Event::Message(m));
+                    self.events.push_back(SessionEvent::Message(m));
                 }
             }
             // A second open, a pong, an upgrade or a noop from the server: nothing to do.
@@ -912,14 +907,14 @@ impl Session {
     /// A polling request got an HTTP error. python-engineio's "Session is disconnected"
     /// means the server closed the session itself (with no poll pending to carry the close
     /// packet): a server disconnect.
-    fn http_failed(&mut self, request: Request, err: HttpStatusError) {
+    fn http_failed(&mut self, request: PollRequest, err: HttpStatusError) {
         if self.phase == Phase::Open && err.is_session_closed() {
             let reason = DisconnectReason::ServerDisconnect(ServerClose::SessionClosed(err));
             return self.finish(reason);
         }
         match request {
-            Request::Get => self.polling_failed(TransportFailure::Http(err)),
-            Request::Post => self.transport_error(TransportFailure::Http(err)),
+            PollRequest::Get => self.polling_failed(TransportFailure::Http(err)),
+            PollRequest::Post => self.transport_error(TransportFailure::Http(err)),
         }
     }
 
@@ -947,7 +942,7 @@ impl Session {
         // The buffered writes follow on the WebSocket, one by one.
         self.transmits
             .push_back(Queued::WsSend(Frame::Text("5".into())));
-        self.events.push_back(Event::Upgraded);
+        self.events.push_back(SessionEvent::Upgraded);
     }
 
     /// The upgrade is over, one way or the other: no probe, no held polls.
@@ -965,13 +960,13 @@ impl Session {
             self.transmits.push_back(Queued::WsClose);
         }
         if let Some(why) = why {
-            self.events.push_back(Event::UpgradeFailed(why));
+            self.events.push_back(SessionEvent::UpgradeFailed(why));
         }
     }
 
     fn fail_connect(&mut self, err: TransportFailure) {
         self.end();
-        self.events.push_back(Event::ConnectFailed(err));
+        self.events.push_back(SessionEvent::ConnectFailed(err));
     }
 
     /// The connection failed. While closing too: whatever was still to be written (the
@@ -985,7 +980,7 @@ impl Session {
             return;
         }
         self.end();
-        self.events.push_back(Event::Disconnected(reason));
+        self.events.push_back(SessionEvent::Disconnected(reason));
     }
 
     fn end(&mut self) {
@@ -1022,13 +1017,6 @@ fn timestamp(mut n: u64) -> String {
     }
     out.reverse();
     String::from_utf8(out).unwrap_or_default()
-}
-
-/// Whether `payload` is text holding the polling payload separator.
-pub(crate) fn has_separator(payload: &Payload) -> bool {
-    payload
-        .as_text()
-        .is_some_and(|t| t.as_bytes().contains(&payload::SEPARATOR))
 }
 
 #[cfg(test)]

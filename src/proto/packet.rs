@@ -17,8 +17,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 
+use super::Handshake;
 use crate::error::DecodeError;
-use crate::{ByteStr, Handshake, Payload};
+use crate::{ByteStr, Payload};
 
 /// The seven packet types of the protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -71,7 +72,8 @@ impl PacketType {
 /// One decoded Engine.IO packet.
 ///
 /// ```
-/// use engineio::{Packet, Payload};
+/// use engineio::Payload;
+/// use engineio::proto::Packet;
 ///
 /// let p = Packet::decode_str("4hello").unwrap();
 /// assert_eq!(p, Packet::Message(Payload::from("hello")));

@@ -13,7 +13,7 @@ use crate::error::DecodeError;
 ///
 /// ```
 /// use std::time::Duration;
-/// use engineio::Handshake;
+/// use engineio::proto::Handshake;
 ///
 /// let h = Handshake::parse(
 ///     r#"{"sid":"abc","upgrades":["websocket"],"pingInterval":25000,"pingTimeout":20000}"#,

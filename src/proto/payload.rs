@@ -8,7 +8,8 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-use crate::Packet;
+use super::Packet;
+use crate::Payload;
 use crate::error::DecodeError;
 
 /// The record separator between packets in a polling payload.
@@ -25,7 +26,9 @@ pub const MAX_PACKETS_PER_POST: usize = 16;
 ///
 /// ```
 /// use bytes::Bytes;
-/// use engineio::{Packet, Payload, payload::decode};
+/// use engineio::Payload;
+/// use engineio::proto::payload::decode;
+/// use engineio::proto::Packet;
 ///
 /// let body = Bytes::from_static(b"4hello\x1ebAQIDBA==\x1e6");
 /// let packets: Result<Vec<Packet>, _> = decode(body).collect();
@@ -69,7 +72,9 @@ impl Iterator for Records {
 /// Encodes packets as one polling payload.
 ///
 /// ```
-/// use engineio::{Packet, Payload, payload::encode};
+/// use engineio::Payload;
+/// use engineio::proto::payload::encode;
+/// use engineio::proto::Packet;
 ///
 /// let body = encode(&[Packet::Message(Payload::from("a")), Packet::Close]);
 /// assert_eq!(body, "4a\x1e1");
@@ -114,7 +119,9 @@ pub(crate) fn encode_front(queue: &mut VecDeque<Packet>, n: usize) -> Bytes {
 ///
 /// ```
 /// use std::collections::VecDeque;
-/// use engineio::{Packet, Payload, payload::batch_len};
+/// use engineio::Payload;
+/// use engineio::proto::payload::batch_len;
+/// use engineio::proto::Packet;
 ///
 /// let q: VecDeque<Packet> = (0..40).map(|i| Packet::Message(Payload::from(i.to_string()))).collect();
 /// assert_eq!(batch_len(&q, None, 16), 16);
@@ -138,6 +145,13 @@ pub fn batch_len(queue: &VecDeque<Packet>, max_payload: Option<u64>, max_packets
         n += 1;
     }
     n
+}
+
+/// Whether `message` is text holding the polling payload separator.
+pub(crate) fn has_separator(message: &Payload) -> bool {
+    message
+        .as_text()
+        .is_some_and(|t| t.as_bytes().contains(&SEPARATOR))
 }
 
 #[cfg(test)]
