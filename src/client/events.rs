@@ -9,8 +9,13 @@
 //! as it would with a slow reader on a plain socket, and the client's memory stays bounded.
 
 use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
+use futures::Stream;
+
+use super::{Shared, lock};
 use crate::{ClientEvent, Payload};
 
 /// What a queued message costs: its bytes, plus a fixed amount for the queue's own
@@ -258,6 +263,57 @@ impl EventQueue {
                 w.wake();
             }
         }
+    }
+}
+
+/// The stream returned by [`AsyncClient::events`].
+///
+/// ```
+/// use futures::{FutureExt, StreamExt};
+///
+/// let eio = engineio::AsyncClient::new();
+/// let mut events = eio.events();
+/// // Nothing has happened yet: the stream waits for the first event.
+/// assert!(events.next().now_or_never().is_none());
+/// ```
+pub struct Events {
+    shared: Arc<Shared>,
+    reader: ReaderId,
+}
+
+impl std::fmt::Debug for Events {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Events").finish_non_exhaustive()
+    }
+}
+
+impl Events {
+    pub(super) fn new(shared: Arc<Shared>) -> Events {
+        let reader = lock(&shared.state).events.subscribe(ReaderKind::Stream);
+        Events { shared, reader }
+    }
+}
+
+impl Stream for Events {
+    type Item = ClientEvent;
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ClientEvent>> {
+        let mut state = lock(&self.shared.state);
+        match state.events.poll_peek(self.reader, cx) {
+            Poll::Ready(Some(Entry::Event(event))) => {
+                state.events.advance(self.reader);
+                Poll::Ready(Some(event))
+            }
+            // Streams never see the other kind of entry.
+            Poll::Ready(Some(Entry::Failed)) | Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for Events {
+    fn drop(&mut self) {
+        // What nobody will read no longer holds up the connection.
+        lock(&self.shared.state).events.unsubscribe(self.reader);
     }
 }
 

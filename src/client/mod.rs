@@ -8,6 +8,7 @@
 //! dispatcher and every [`Events`] stream read, each at its own pace.
 
 mod builder;
+mod dispatch;
 mod driver;
 mod events;
 
@@ -18,14 +19,17 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use futures::FutureExt;
 use futures::channel::oneshot;
-use futures::future::{BoxFuture, Shared as SharedFuture};
-use futures::{FutureExt, Stream};
+use futures::future::Shared as SharedFuture;
 
 pub use builder::ClientBuilder;
 pub(crate) use builder::ClientConfig;
+use dispatch::AsyncHandler;
+pub(crate) use dispatch::{Dispatcher, Handler, Handlers};
 use driver::Driver;
-use events::{Entry, EventQueue, ReaderId, ReaderKind};
+pub use events::Events;
+use events::{EventQueue, ReaderKind};
 
 use crate::proto::{Endpoint, Session};
 use crate::rt::Runtime;
@@ -165,56 +169,6 @@ impl Conn {
             w.wake();
         }
     }
-}
-
-type AsyncHandler<A> = Arc<dyn Fn(A) -> BoxFuture<'static, ()> + Send + Sync>;
-type BlockingHandler<A> = Arc<dyn Fn(A) + Send + Sync>;
-
-/// An event handler: a closure returning a future (`AsyncClient`), or a plain closure
-/// (`Client`) that runs on the dispatch thread.
-pub(crate) enum Handler<A> {
-    Async(AsyncHandler<A>),
-    #[cfg_attr(not(feature = "blocking"), allow(dead_code))]
-    Blocking(BlockingHandler<A>),
-}
-
-impl<A> Clone for Handler<A> {
-    fn clone(&self) -> Self {
-        match self {
-            Handler::Async(h) => Handler::Async(h.clone()),
-            Handler::Blocking(h) => Handler::Blocking(h.clone()),
-        }
-    }
-}
-
-impl<A> Handler<A> {
-    /// Runs the handler in a task.
-    async fn call(&self, arg: A) {
-        match self {
-            Handler::Async(h) => h(arg).await,
-            Handler::Blocking(h) => h(arg),
-        }
-    }
-
-    /// Runs the handler on a thread of its own.
-    #[cfg_attr(not(feature = "blocking"), allow(dead_code))]
-    fn call_blocking(&self, arg: A) {
-        // A panicking handler must not take the other handlers with it.
-        let run = std::panic::AssertUnwindSafe(|| match self {
-            Handler::Blocking(h) => h(arg),
-            Handler::Async(h) => futures::executor::block_on(h(arg)),
-        });
-        if std::panic::catch_unwind(run).is_err() {
-            log::error!("an engineio event handler panicked");
-        }
-    }
-}
-
-#[derive(Clone, Default)]
-pub(crate) struct Handlers {
-    pub(crate) connect: Option<Handler<()>>,
-    pub(crate) message: Option<Handler<Payload>>,
-    pub(crate) disconnect: Option<Handler<DisconnectReason>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -419,9 +373,7 @@ impl AsyncClient {
     /// # }
     /// ```
     pub fn events(&self) -> Events {
-        let shared = self.inner.shared.clone();
-        let reader = lock(&shared.state).events.subscribe(ReaderKind::Stream);
-        Events { shared, reader }
+        Events::new(self.inner.shared.clone())
     }
 
     /// Connects to an Engine.IO server: `http://`, `https://`, `ws://` or `wss://`, with the
@@ -488,16 +440,7 @@ impl AsyncClient {
         };
         rt.spawner
             .spawn(Box::pin(Driver::new(shared.clone(), generation, opened_tx)));
-        let dispatcher = Dispatcher {
-            shared: shared.clone(),
-            reader,
-            handled: Some(handled_tx),
-            ended: Some(ended_tx),
-            handlers: HandlerCache {
-                version: u64::MAX,
-                handlers: Handlers::default(),
-            },
-        };
+        let dispatcher = Dispatcher::new(shared.clone(), reader, handled_tx, ended_tx);
         match &shared.dispatch_on {
             DispatchOn::Task => rt.spawner.spawn(dispatcher.run().boxed()),
             DispatchOn::Thread(run) => run(dispatcher),
@@ -739,50 +682,6 @@ impl WeakAsyncClient {
     }
 }
 
-/// The stream returned by [`AsyncClient::events`].
-///
-/// ```
-/// use futures::{FutureExt, StreamExt};
-///
-/// let eio = engineio::AsyncClient::new();
-/// let mut events = eio.events();
-/// // Nothing has happened yet: the stream waits for the first event.
-/// assert!(events.next().now_or_never().is_none());
-/// ```
-pub struct Events {
-    shared: Arc<Shared>,
-    reader: ReaderId,
-}
-
-impl std::fmt::Debug for Events {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Events").finish_non_exhaustive()
-    }
-}
-
-impl Stream for Events {
-    type Item = ClientEvent;
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ClientEvent>> {
-        let mut state = lock(&self.shared.state);
-        match state.events.poll_peek(self.reader, cx) {
-            Poll::Ready(Some(Entry::Event(event))) => {
-                state.events.advance(self.reader);
-                Poll::Ready(Some(event))
-            }
-            // Streams never see the other kind of entry.
-            Poll::Ready(Some(Entry::Failed)) | Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-}
-
-impl Drop for Events {
-    fn drop(&mut self) {
-        // What nobody will read no longer holds up the connection.
-        lock(&self.shared.state).events.unsubscribe(self.reader);
-    }
-}
-
 /// The handle of a task started by [`AsyncClient::start_background_task`]: a future that
 /// resolves to the task's output, or to `None` if the task panicked or its runtime shut
 /// down. Dropping it does not stop the task.
@@ -858,117 +757,6 @@ impl Sending<'_> {
             }
             Err(e) => Poll::Ready(Err(e)),
         }
-    }
-}
-
-/// The handlers a dispatcher last read, re-read only when they change.
-struct HandlerCache {
-    version: u64,
-    handlers: Handlers,
-}
-
-impl HandlerCache {
-    fn get(&mut self, shared: &Shared) -> &Handlers {
-        let version = shared.handlers_version.load(Ordering::Acquire);
-        if version != self.version {
-            self.handlers = lock(&shared.handlers).clone();
-            self.version = version;
-        }
-        &self.handlers
-    }
-}
-
-/// Runs one connection's handlers, one at a time and in order, reading the event queue:
-/// as a task ([`run`](Self::run)) or on a thread ([`run_blocking`](Self::run_blocking)).
-/// `handled` fires once the `connect` handler has run. `ended` is dropped when the
-/// dispatcher is done (also if it is dropped, or a handler panics), which ends `wait`.
-pub(crate) struct Dispatcher {
-    shared: Arc<Shared>,
-    reader: ReaderId,
-    handled: Option<oneshot::Sender<()>>,
-    ended: Option<oneshot::Sender<()>>,
-    handlers: HandlerCache,
-}
-
-/// What a dispatcher does with an entry.
-enum Call {
-    Connect(Option<Handler<()>>),
-    Message(Option<Handler<Payload>>, Payload),
-    Disconnect(Option<Handler<DisconnectReason>>, DisconnectReason),
-    Nothing,
-    /// The connection never opened: done.
-    End,
-}
-
-impl Dispatcher {
-    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Call>> {
-        let entry = match lock(&self.shared.state).events.poll_peek(self.reader, cx) {
-            Poll::Ready(Some(entry)) => entry,
-            Poll::Ready(None) => return Poll::Ready(None),
-            Poll::Pending => return Poll::Pending,
-        };
-        let handlers = self.handlers.get(&self.shared);
-        Poll::Ready(Some(match entry {
-            Entry::Event(ClientEvent::Connect) => Call::Connect(handlers.connect.clone()),
-            Entry::Event(ClientEvent::Message(p)) => Call::Message(handlers.message.clone(), p),
-            Entry::Event(ClientEvent::Disconnect(r)) => {
-                Call::Disconnect(handlers.disconnect.clone(), r)
-            }
-            Entry::Event(ClientEvent::Upgraded) => Call::Nothing,
-            Entry::Failed => Call::End,
-        }))
-    }
-
-    /// The entry's handler has run; returns whether the connection is over.
-    fn done(&mut self, call: &Call) -> bool {
-        if let Call::Connect(_) = call {
-            if let Some(tx) = self.handled.take() {
-                let _ = tx.send(());
-            }
-        }
-        // Only now: a message counts against the receive buffer until its handler ran.
-        lock(&self.shared.state).events.advance(self.reader);
-        matches!(call, Call::Disconnect(..) | Call::End)
-    }
-
-    /// Runs the handlers as a task; async handlers are awaited there.
-    pub(crate) async fn run(mut self) {
-        while let Some(call) = std::future::poll_fn(|cx| self.poll_next(cx)).await {
-            match &call {
-                Call::Connect(Some(h)) => h.call(()).await,
-                Call::Message(Some(h), p) => h.call(p.clone()).await,
-                Call::Disconnect(Some(h), r) => h.call(r.clone()).await,
-                _ => {}
-            }
-            if self.done(&call) {
-                break;
-            }
-        }
-    }
-
-    /// Runs the handlers on this thread, outside any executor, so that a handler may
-    /// block, and call the blocking client's methods.
-    #[cfg_attr(not(feature = "blocking"), allow(dead_code))]
-    pub(crate) fn run_blocking(mut self) {
-        use futures::executor::block_on;
-        while let Some(call) = block_on(std::future::poll_fn(|cx| self.poll_next(cx))) {
-            match &call {
-                Call::Connect(Some(h)) => h.call_blocking(()),
-                Call::Message(Some(h), p) => h.call_blocking(p.clone()),
-                Call::Disconnect(Some(h), r) => h.call_blocking(r.clone()),
-                _ => {}
-            }
-            if self.done(&call) {
-                break;
-            }
-        }
-    }
-}
-
-impl Drop for Dispatcher {
-    fn drop(&mut self) {
-        lock(&self.shared.state).events.unsubscribe(self.reader);
-        drop(self.ended.take());
     }
 }
 
