@@ -266,7 +266,7 @@ impl EventQueue {
     }
 }
 
-/// The stream returned by [`AsyncClient::events`].
+/// The stream returned by [`AsyncClient::events`](crate::AsyncClient::events).
 ///
 /// ```
 /// use futures::{FutureExt, StreamExt};
