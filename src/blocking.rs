@@ -18,6 +18,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::client::{DispatchOn, Dispatcher, Handler};
+use crate::logging::{Logger, record};
 use crate::rt::Runtime;
 use crate::{
     AsyncClient, ClientBuilder, DisconnectReason, Error, Payload, SendError, TransportKind,
@@ -61,9 +62,9 @@ thread_local! {
 /// The dispatch thread: it runs each connection's dispatcher, one connection after the
 /// other, reading the events straight from the client's event queue. Started on first
 /// use; it ends when the client and its connections are gone.
-#[derive(Default)]
 struct DispatchThread {
     tx: Mutex<Option<mpsc::Sender<Dispatcher>>>,
+    logger: Logger,
 }
 
 impl DispatchThread {
@@ -80,12 +81,16 @@ impl DispatchThread {
                     }
                 });
             if let Err(e) = spawned {
-                log::error!("cannot start the engineio dispatch thread: {e}");
+                record!(self.logger, error, "cannot start the dispatch thread: {e}");
             }
             tx
         });
         if sender.send(dispatcher).is_err() {
-            log::error!("the engineio dispatch thread is gone: handlers will not run");
+            record!(
+                self.logger,
+                error,
+                "the dispatch thread is gone: handlers will not run"
+            );
         }
     }
 }
@@ -140,7 +145,10 @@ impl Client {
     }
 
     pub(crate) fn from_config(config: crate::client::ClientConfig) -> Client {
-        let thread = DispatchThread::default();
+        let thread = DispatchThread {
+            tx: Mutex::new(None),
+            logger: config.logger.clone(),
+        };
         let run = Box::new(move |dispatcher| thread.run(dispatcher));
         Client {
             aio: AsyncClient::from_parts(config, DispatchOn::Thread(run)),
@@ -258,6 +266,12 @@ impl Client {
     /// ```
     pub fn transport(&self) -> Option<TransportKind> {
         self.aio.transport()
+    }
+
+    /// What the connection has carried so far, while connected; see
+    /// [`AsyncClient::stats`].
+    pub fn stats(&self) -> Option<crate::ConnectionStats> {
+        self.aio.stats()
     }
 
     /// Sends a message (text, binary or JSON); see [`AsyncClient::send`].

@@ -144,10 +144,12 @@ mod client;
 pub mod connector;
 mod cookie;
 mod error;
+mod logging;
 mod message;
 pub mod proto;
 mod reason;
 pub mod rt;
+mod stats;
 mod url;
 
 #[cfg(feature = "blocking")]
@@ -159,6 +161,7 @@ pub use client::{
 pub use error::{DecodeError, Error, SendError, SendErrorKind};
 pub use message::Payload;
 pub use reason::{DisconnectReason, HttpStatusError, ServerClose, TransportFailure};
+pub use stats::ConnectionStats;
 
 pub use url::{TransportKind, Transports, UrlError};
 

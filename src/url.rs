@@ -7,9 +7,10 @@ use http::Uri;
 use http::uri::{Authority, Scheme};
 
 /// The transport a request belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum TransportKind {
-    /// HTTP long-polling.
+    /// HTTP long-polling (where every session but a WebSocket-only one starts).
+    #[default]
     Polling,
     /// WebSocket.
     WebSocket,

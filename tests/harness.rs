@@ -113,6 +113,45 @@ fn the_stream_reports_the_upgrade_in_order_and_only_when_there_is_one() {
     }
 }
 
+#[test]
+fn stats_count_messages_bytes_pings_and_the_upgrade() {
+    for transports in [Transports::Polling, Transports::Upgrade] {
+        let h = Harness::new(ServerConfig::default());
+        let eio = client_on(&h, transports);
+        assert_eq!(eio.stats(), None, "not connected");
+        h.block_on(async {
+            let mut events = connected(&h, &eio).await;
+            let sent = texts(10);
+            for m in &sent {
+                eio.send(m.clone()).await.unwrap();
+            }
+            eio.send(vec![1u8, 2, 3]).await.unwrap();
+            for _ in 0..11 {
+                next_event(&mut events, |e| matches!(e, ClientEvent::Message(_))).await;
+            }
+            // Two of the server's pings (every 25 s), answered.
+            eio.sleep(Duration::from_secs(60)).await;
+            let stats = eio.stats().expect("connected");
+            let bytes = sent.iter().map(Payload::len).sum::<usize>() as u64 + 3;
+            assert_eq!(stats.messages_sent, 11, "{transports:?}");
+            assert_eq!(stats.bytes_sent, bytes, "{transports:?}");
+            assert_eq!(stats.messages_received, 11, "{transports:?}");
+            assert_eq!(stats.bytes_received, bytes, "{transports:?}");
+            assert_eq!(stats.pings_answered, 2, "{transports:?}");
+            let upgraded = transports == Transports::Upgrade;
+            assert_eq!(stats.upgraded, upgraded, "{transports:?}");
+            let transport = if upgraded {
+                TransportKind::WebSocket
+            } else {
+                TransportKind::Polling
+            };
+            assert_eq!(stats.transport, transport);
+            eio.disconnect().await.unwrap();
+        });
+        assert_eq!(eio.stats(), None, "disconnected");
+    }
+}
+
 /// Connects `eio` and returns its event stream with the Connect event read.
 async fn connected(h: &Harness, eio: &engineio::AsyncClient) -> engineio::Events {
     let mut events = eio.events();

@@ -7,6 +7,7 @@ use http::HeaderMap;
 use http::header::{HeaderName, HeaderValue};
 
 use crate::connector::{HttpConnector, WebSocketConnector};
+use crate::logging::{Logger, record};
 use crate::proto::SessionConfig;
 use crate::rt::Runtime;
 use crate::{AsyncClient, Error, Transports};
@@ -56,6 +57,7 @@ pub struct ClientBuilder {
     path: String,
     session: SessionConfig,
     logger: bool,
+    log_target: String,
     max_receive: usize,
     receive_buffer: usize,
     #[cfg(feature = "rustls")]
@@ -72,7 +74,7 @@ pub(crate) struct ClientConfig {
     pub(crate) query: Vec<(String, String)>,
     pub(crate) path: String,
     pub(crate) session: SessionConfig,
-    pub(crate) logger: bool,
+    pub(crate) logger: Logger,
     pub(crate) max_receive: usize,
     pub(crate) receive_buffer: usize,
 }
@@ -95,6 +97,7 @@ impl ClientBuilder {
             path: "engine.io".to_owned(),
             session: SessionConfig::default(),
             logger: true,
+            log_target: crate::logging::DEFAULT_TARGET.to_owned(),
             max_receive: DEFAULT_RECEIVE_LIMIT,
             receive_buffer: DEFAULT_RECEIVE_BUFFER,
             #[cfg(feature = "rustls")]
@@ -244,11 +247,32 @@ impl ClientBuilder {
         self
     }
 
-    /// Whether this crate emits its log records (through the `log` crate; install a logger
-    /// such as `env_logger` to see them). On by default; off silences this client's connection
-    /// records (warnings such as TLS verification being off, and errors, still go out).
+    /// Whether this client emits log records (through the `log` crate; install a logger
+    /// such as `env_logger` to see them). On by default; off silences every record of this
+    /// client, those of the connectors the builder makes included. The warning that TLS
+    /// verification is off ([`ssl_verify`](Self::ssl_verify)) still goes out.
+    ///
+    /// Each record of a connection starts with its session id (or, before the handshake,
+    /// the server's URL).
     pub fn logger(mut self, on: bool) -> Self {
         self.logger = on;
+        self
+    }
+
+    /// The `log` target of this client's records (default `"engineio"`): the counterpart
+    /// of python-engineio's `logger` object. Give each client a target of its own to
+    /// route or filter its records apart from the others', with any logger.
+    ///
+    /// ```
+    /// let eio = engineio::AsyncClient::builder()
+    ///     .log_target("chat::engineio")
+    ///     .build()?;
+    /// // With env_logger: RUST_LOG=chat::engineio=debug shows this client's records only.
+    /// # let _ = eio;
+    /// # Ok::<(), engineio::Error>(())
+    /// ```
+    pub fn log_target(mut self, target: &str) -> Self {
+        self.log_target = target.to_owned();
         self
     }
 
@@ -391,6 +415,7 @@ impl ClientBuilder {
     /// The configuration on `runtime` (a runtime given to [`runtime`](Self::runtime) wins).
     pub(crate) fn into_config_with(self, runtime: Runtime) -> ClientConfig {
         let runtime = self.runtime.unwrap_or(runtime);
+        let logger = Logger::new(self.logger, &self.log_target);
         // The connectors start with the default configuration, built once per process;
         // only a client with TLS options of its own builds one (a root store is not free).
         // Certificates were checked when they were added, so this only fails if the TLS
@@ -401,14 +426,15 @@ impl ClientBuilder {
         } else {
             self.tls
                 .build()
-                .map_err(|e| log::error!("TLS configuration failed: {e}"))
+                .map_err(|e| record!(logger, error, "TLS configuration failed: {e}"))
                 .ok()
         };
         let http = self.http.unwrap_or_else(|| {
             let c = crate::connector::HyperConnector::new(
                 runtime.dialer.clone(),
                 runtime.spawner.clone(),
-            );
+            )
+            .with_logger(logger.clone());
             #[cfg(feature = "rustls")]
             let c = match &tls {
                 Some(tls) => c.with_tls(tls.clone()),
@@ -433,7 +459,7 @@ impl ClientBuilder {
             query: self.query,
             path: self.path,
             session: self.session,
-            logger: self.logger,
+            logger,
             max_receive: self.max_receive,
             receive_buffer: self.receive_buffer,
         }

@@ -10,6 +10,7 @@ use futures::future::BoxFuture;
 
 use super::events::{Entry, ReaderId};
 use super::{ClientEvent, Shared, lock};
+use crate::logging::{Logger, record};
 use crate::{DisconnectReason, Payload};
 
 pub(crate) type AsyncHandler<A> = Arc<dyn Fn(A) -> BoxFuture<'static, ()> + Send + Sync>;
@@ -43,14 +44,14 @@ impl<A> Handler<A> {
 
     /// Runs the handler on a thread of its own.
     #[cfg_attr(not(feature = "blocking"), allow(dead_code))]
-    fn call_blocking(&self, arg: A) {
+    fn call_blocking(&self, arg: A, logger: &Logger) {
         // A panicking handler must not take the other handlers with it.
         let run = std::panic::AssertUnwindSafe(|| match self {
             Handler::Blocking(h) => h(arg),
             Handler::Async(h) => futures::executor::block_on(h(arg)),
         });
         if std::panic::catch_unwind(run).is_err() {
-            log::error!("an engineio event handler panicked");
+            record!(logger, error, "an event handler panicked");
         }
     }
 }
@@ -176,9 +177,11 @@ impl Dispatcher {
         use futures::executor::block_on;
         while let Some(call) = block_on(std::future::poll_fn(|cx| self.poll_next(cx))) {
             match &call {
-                Call::Connect(Some(h)) => h.call_blocking(()),
-                Call::Message(Some(h), p) => h.call_blocking(p.clone()),
-                Call::Disconnect(Some(h), r) => h.call_blocking(r.clone()),
+                Call::Connect(Some(h)) => h.call_blocking((), &self.shared.config.logger),
+                Call::Message(Some(h), p) => h.call_blocking(p.clone(), &self.shared.config.logger),
+                Call::Disconnect(Some(h), r) => {
+                    h.call_blocking(r.clone(), &self.shared.config.logger)
+                }
                 _ => {}
             }
             if self.done(&call) {

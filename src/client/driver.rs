@@ -33,6 +33,7 @@ use crate::connector::{
 };
 use crate::cookie::CookieJar;
 use crate::error::chain;
+use crate::logging::Logger;
 use crate::proto::{PollRequest, Session, SessionEvent, Transmit};
 use crate::rt::Timer;
 use crate::{HttpStatusError, TransportFailure};
@@ -44,10 +45,12 @@ type WsOpenFuture = BoxFuture<'static, Result<WsConnection, ConnectorError>>;
 /// starve writes and timers.
 const READ_BUDGET: usize = 64;
 
+/// A record of this connection: through the client's logger, after the connection's tag
+/// (its session id, or the server's URL before the handshake).
 macro_rules! dlog {
     ($io:expr, $lvl:ident, $($arg:tt)+) => {
-        if $io.logger {
-            log::$lvl!($($arg)+);
+        if let Some(target) = $io.logger.target() {
+            log::$lvl!(target: target, "{}: {}", $io.tag, format_args!($($arg)+));
         }
     };
 }
@@ -75,7 +78,9 @@ struct Io {
     headers: HeaderMap,
     cookies: CookieJar,
     max_receive: usize,
-    logger: bool,
+    logger: Logger,
+    /// What the connection's records start with: the session id once known.
+    tag: String,
     /// How long the final frames may take once the session is closed.
     linger: Duration,
     get: Option<HttpFuture>,
@@ -111,9 +116,12 @@ struct Socket {
 }
 
 impl Driver {
+    /// A driver for connection `generation`; `tag` names it in log records until the
+    /// session id is known.
     pub(crate) fn new(
         shared: Arc<Shared>,
         generation: u64,
+        tag: &str,
         opened: oneshot::Sender<Result<(), TransportFailure>>,
     ) -> Driver {
         let cfg = &shared.config;
@@ -124,7 +132,8 @@ impl Driver {
             headers: cfg.headers.clone(),
             cookies: CookieJar::default(),
             max_receive: cfg.max_receive,
-            logger: cfg.logger,
+            logger: cfg.logger.clone(),
+            tag: tag.to_owned(),
             linger: cfg.session.request_timeout,
             get: None,
             post: None,
@@ -255,6 +264,10 @@ impl Io {
         let mut progress = self.poll_http(cx, now, session, events.as_deref_mut());
         progress |= self.poll_ws_open(cx, now, session);
         progress |= self.read_ws(cx, now, session, events.as_deref_mut());
+        // What happened goes out before what it made necessary.
+        if let Some(events) = events.as_deref_mut() {
+            progress |= self.publish(session, events);
+        }
         progress |= self.pull(cx, now, session, false);
         progress |= self.flush(cx, now, session);
         if self.poll_sleep(cx, now, session.poll_timeout()) {
@@ -545,13 +558,8 @@ impl Io {
             any = true;
             let entry = match e {
                 SessionEvent::Connected => {
-                    dlog!(
-                        self,
-                        info,
-                        "connected, sid {}, transport {}",
-                        session.sid().unwrap_or_default(),
-                        session.transport()
-                    );
+                    self.tag = format!("sid {}", session.sid().unwrap_or_default());
+                    dlog!(self, info, "connected, transport {}", session.transport());
                     self.connected = true;
                     if let Some(tx) = self.opened.take() {
                         let _ = tx.send(Ok(()));

@@ -34,7 +34,8 @@ use events::{EventQueue, ReaderKind};
 use crate::proto::{Endpoint, Session};
 use crate::rt::Runtime;
 use crate::{
-    DisconnectReason, Error, Payload, SendError, SendErrorKind, TransportFailure, TransportKind,
+    ConnectionStats, DisconnectReason, Error, Payload, SendError, SendErrorKind, TransportFailure,
+    TransportKind,
 };
 
 /// What happened on a connection, as delivered by [`AsyncClient::events`].
@@ -438,8 +439,12 @@ impl AsyncClient {
             shared: Some(shared.clone()),
             generation,
         };
-        rt.spawner
-            .spawn(Box::pin(Driver::new(shared.clone(), generation, opened_tx)));
+        rt.spawner.spawn(Box::pin(Driver::new(
+            shared.clone(),
+            generation,
+            url,
+            opened_tx,
+        )));
         let dispatcher = Dispatcher::new(shared.clone(), reader, handled_tx, ended_tx);
         match &shared.dispatch_on {
             DispatchOn::Task => rt.spawner.spawn(dispatcher.run().boxed()),
@@ -500,6 +505,24 @@ impl AsyncClient {
     /// ```
     pub fn transport(&self) -> Option<TransportKind> {
         self.with_open(Session::transport)
+    }
+
+    /// What the connection has carried so far (messages and bytes each way, pings
+    /// answered, the transport), while connected; `None` otherwise.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), engineio::Error> {
+    /// let eio = engineio::AsyncClient::new();
+    /// eio.connect("http://localhost:5000").await?;
+    /// eio.send("hello").await?;
+    /// if let Some(stats) = eio.stats() {
+    ///     println!("{} messages out, {} in", stats.messages_sent, stats.messages_received);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn stats(&self) -> Option<ConnectionStats> {
+        self.with_open(Session::stats)
     }
 
     /// Sends a message: text (`&str`, `String`), binary (`Vec<u8>`, `&[u8]`, `Bytes`) or

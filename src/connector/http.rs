@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
+use crate::logging::{Logger, record};
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use futures::FutureExt;
@@ -19,7 +20,6 @@ use http::{HeaderMap, HeaderValue, Request, Response, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Body;
 use hyper::client::conn::http1::{self, SendRequest};
-use log::debug;
 
 use crate::connector::{ConnectorError, ConnectorErrorKind, HttpConnector};
 use crate::rt::{Dialer, Io, Spawner};
@@ -64,6 +64,7 @@ pub struct HyperConnector {
     #[cfg(feature = "rustls")]
     tls: Arc<rustls::ClientConfig>,
     pool: Arc<Pool>,
+    logger: Logger,
 }
 
 impl fmt::Debug for HyperConnector {
@@ -106,7 +107,14 @@ impl HyperConnector {
             #[cfg(feature = "rustls")]
             tls: super::tls::default_config(),
             pool: Arc::new(Pool::new(DEFAULT_IDLE_TIMEOUT)),
+            logger: Logger::default(),
         }
+    }
+
+    /// Logs through the client's logger (`ClientBuilder::logger`, `log_target`).
+    pub(crate) fn with_logger(mut self, logger: Logger) -> HyperConnector {
+        self.logger = logger;
+        self
     }
 
     /// Uses `config` for `https://` URLs; build it with
@@ -154,7 +162,9 @@ impl HyperConnector {
                 Ok(response) => return Ok((sender, response)),
                 Err(mut e) => match e.take_message() {
                     Some(unsent) => {
-                        debug!(
+                        record!(
+                            self.logger,
+                            debug,
                             "{what}: pooled connection failed before the request was sent ({}); \
                              retrying on a new connection",
                             e.error()
@@ -191,11 +201,12 @@ impl HyperConnector {
             .handshake::<_, Full<Bytes>>(HyperIo(io))
             .await
             .map_err(|e| hyper_error(&format!("connecting to {origin}"), e))?;
-        debug!("new HTTP connection to {origin}");
+        record!(self.logger, debug, "new HTTP connection to {origin}");
+        let logger = self.logger.clone();
         self.spawner.spawn(Box::pin(async move {
             match connection.await {
-                Ok(()) => debug!("HTTP connection to {origin} closed"),
-                Err(e) => debug!("HTTP connection to {origin} failed: {e}"),
+                Ok(()) => record!(logger, debug, "HTTP connection to {origin} closed"),
+                Err(e) => record!(logger, debug, "HTTP connection to {origin} failed: {e}"),
             }
         }));
         Ok(sender)
@@ -257,7 +268,7 @@ impl HttpConnector for HyperConnector {
         if key.tls {
             return Err(no_tls_error(&key));
         }
-        let request = prepare(request)?;
+        let request = prepare(request, &self.logger)?;
         let (sender, response) = self.send(&key, request, &what).await?;
         let (parts, body) = response.into_parts();
         if content_length(&parts.headers).is_some_and(|len| len > max_body as u64) {
@@ -369,7 +380,10 @@ impl Pool {
 
 /// Makes the request ready for hyper's HTTP/1.1 client: `Host` set, origin-form target,
 /// no `Accept-Encoding`.
-fn prepare(request: Request<Bytes>) -> Result<Request<Full<Bytes>>, ConnectorError> {
+fn prepare(
+    request: Request<Bytes>,
+    logger: &Logger,
+) -> Result<Request<Full<Bytes>>, ConnectorError> {
     let (mut parts, body) = request.into_parts();
     if !parts.headers.contains_key(HOST) {
         let authority = parts.uri.authority().map_or("", |a| a.as_str());
@@ -385,7 +399,9 @@ fn prepare(request: Request<Bytes>) -> Result<Request<Full<Bytes>>, ConnectorErr
         parts.headers.insert(HOST, value);
     }
     if parts.headers.remove(ACCEPT_ENCODING).is_some() {
-        debug!(
+        record!(
+            logger,
+            debug,
             "requesting {}: removed Accept-Encoding (compressed bodies are not supported)",
             parts.uri
         );
@@ -559,7 +575,7 @@ mod tests {
             .header("x-custom", "1")
             .body(Bytes::from_static(b"4hello"))
             .unwrap();
-        let req = prepare(req).unwrap();
+        let req = prepare(req, &Logger::default()).unwrap();
         assert_eq!(req.uri().to_string(), "/engine.io/?EIO=4&sid=x");
         assert_eq!(req.headers()[HOST], "127.0.0.1:5000");
         assert_eq!(req.headers()["x-custom"], "1");
@@ -572,7 +588,7 @@ mod tests {
             .header(HOST, "other.example")
             .body(Bytes::new())
             .unwrap();
-        let req = prepare(req).unwrap();
+        let req = prepare(req, &Logger::default()).unwrap();
         assert_eq!(req.uri().to_string(), "/");
         assert_eq!(req.headers()[HOST], "other.example");
     }

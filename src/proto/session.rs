@@ -11,7 +11,7 @@ use super::{Handshake, Packet};
 use crate::error::{DecodeError, SendError, SendErrorKind};
 use crate::reason::{DisconnectReason, HttpStatusError, ServerClose, TransportFailure};
 use crate::url::{Endpoint, TransportKind};
-use crate::{Payload, Transports};
+use crate::{ConnectionStats, Payload, Transports};
 
 /// How a [`Session`] behaves: timeouts and limits.
 #[derive(Clone, Debug)]
@@ -312,6 +312,7 @@ pub struct Session {
     events: VecDeque<SessionEvent>,
     timers: Timers,
     request_counter: u64,
+    stats: ConnectionStats,
 }
 
 impl Session {
@@ -335,6 +336,7 @@ impl Session {
             events: VecDeque::new(),
             timers: Timers::default(),
             request_counter: 0,
+            stats: ConnectionStats::default(),
             config,
         };
         s.timers
@@ -393,6 +395,14 @@ impl Session {
     /// How many packets wait to be written.
     pub fn queued(&self) -> usize {
         self.write_buf.len()
+    }
+
+    /// What the session has carried so far.
+    pub fn stats(&self) -> ConnectionStats {
+        ConnectionStats {
+            transport: self.transport,
+            ..self.stats
+        }
     }
 
     /// The session's configuration.
@@ -486,10 +496,9 @@ impl Session {
             if self.phase != Phase::Open {
                 return None;
             }
-            return self
-                .write_buf
-                .pop_front()
-                .map(|p| Transmit::WsSend(p.into_frame(false)));
+            let packet = self.write_buf.pop_front()?;
+            count_sent(&mut self.stats, &packet);
+            return Some(Transmit::WsSend(packet.into_frame(false)));
         }
         if let Some(post) = self.next_post(now) {
             return Some(post);
@@ -758,6 +767,9 @@ impl Session {
             max_payload,
             self.config.max_packets_per_post,
         );
+        for packet in self.write_buf.iter().take(n) {
+            count_sent(&mut self.stats, packet);
+        }
         let body = payload::encode_front(&mut self.write_buf, n);
         self.post_has_close = self.close_queued && self.write_buf.is_empty();
         self.post_in_flight = true;
@@ -771,6 +783,7 @@ impl Session {
 
     fn flush_ws(&mut self) {
         while let Some(p) = self.write_buf.pop_front() {
+            count_sent(&mut self.stats, &p);
             self.transmits
                 .push_back(Queued::WsSend(p.into_frame(false)));
         }
@@ -885,6 +898,7 @@ impl Session {
                         .as_ref()
                         .and_then(|h| now.checked_add(h.ping_deadline()));
                     self.timers.set(Timer::Ping, deadline);
+                    self.stats.pings_answered += 1;
                     // The pong goes ahead of queued messages: behind a long queue of
                     // POSTs it would miss the server's pingTimeout. One unsent pong answers
                     // every ping so far: a server that floods pings cannot grow the queue.
@@ -896,6 +910,8 @@ impl Session {
             }
             Packet::Message(m) => {
                 if self.phase == Phase::Open {
+                    self.stats.messages_received += 1;
+                    self.stats.bytes_received += m.len() as u64;
                     self.events.push_back(SessionEvent::Message(m));
                 }
             }
@@ -939,6 +955,7 @@ impl Session {
         }
         self.upgrade_decided();
         self.transport = TransportKind::WebSocket;
+        self.stats.upgraded = true;
         // The buffered writes follow on the WebSocket, one by one.
         self.transmits
             .push_back(Queued::WsSend(Frame::Text("5".into())));
@@ -994,6 +1011,14 @@ impl Session {
             self.ws_connected = false;
             self.transmits.push_back(Queued::WsClose);
         }
+    }
+}
+
+/// Counts `packet` as handed to the transport.
+fn count_sent(stats: &mut ConnectionStats, packet: &Packet) {
+    if let Packet::Message(m) = packet {
+        stats.messages_sent += 1;
+        stats.bytes_sent += m.len() as u64;
     }
 }
 
