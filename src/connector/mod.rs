@@ -24,6 +24,7 @@ mod surf;
 #[cfg(feature = "rustls")]
 mod tls;
 mod websocket;
+mod ws_handshake;
 
 pub use self::api::{
     ConnectorError, ConnectorErrorKind, HttpConnector, WebSocket, WebSocketConnector, WsConnection,

@@ -8,22 +8,17 @@ use std::task::{Context, Poll};
 
 use async_trait::async_trait;
 use async_tungstenite::WebSocketStream;
-use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
-use async_tungstenite::tungstenite::handshake::derive_accept_key;
 use async_tungstenite::tungstenite::protocol::Role;
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use async_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 use bytes::Bytes;
-use futures::{AsyncReadExt, AsyncWriteExt, Sink, SinkExt, Stream, StreamExt, ready};
-use http::header::{
-    CONNECTION, HOST, HeaderName, SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_KEY,
-    SEC_WEBSOCKET_PROTOCOL, SEC_WEBSOCKET_VERSION, UPGRADE,
-};
-use http::{Request, Uri};
+use futures::{Sink, SinkExt, Stream, StreamExt, ready};
+use http::Request;
 use log::debug;
 
+use super::ws_handshake::{handshake, handshake_request};
 use crate::ByteStr;
 use crate::connector::{
     ConnectorError, ConnectorErrorKind, WebSocketConnector, WsConnection, WsMessage,
@@ -33,9 +28,6 @@ use crate::rt::{Dialer, Io};
 
 /// The size of tungstenite's read buffer, per connection.
 const READ_BUFFER: usize = 2 * 1024;
-
-/// The longest handshake response head accepted.
-const MAX_RESPONSE_HEAD: usize = 16 * 1024;
 
 /// The default [`WebSocketConnector`]: [async-tungstenite] over connections from a
 /// [`Dialer`], with TLS for `wss://` URLs (feature `rustls`).
@@ -258,65 +250,6 @@ impl Socket {
     }
 }
 
-/// The handshake request tungstenite sends: the URL with a `ws`/`wss` scheme, the
-/// generated WebSocket headers, and the caller's own headers.
-fn handshake_request(request: &Request<()>) -> Result<Request<()>, ConnectorError> {
-    let uri = ws_uri(request.uri())?;
-    let mut out = uri.clone().into_client_request().map_err(|e| {
-        ConnectorError::new(
-            ConnectorErrorKind::Other,
-            format!("connecting to {uri}: invalid WebSocket URL"),
-            Some(Box::new(e)),
-        )
-    })?;
-    const GENERATED: [HeaderName; 4] = [
-        CONNECTION,
-        UPGRADE,
-        SEC_WEBSOCKET_KEY,
-        SEC_WEBSOCKET_VERSION,
-    ];
-    let headers = out.headers_mut();
-    for (name, value) in request.headers() {
-        if *name == HOST {
-            headers.insert(HOST, value.clone());
-        } else if GENERATED.contains(name) || *name == SEC_WEBSOCKET_EXTENSIONS {
-            debug!("connecting to {uri}: ignoring the request's {name} header");
-        } else {
-            headers.append(name.clone(), value.clone());
-        }
-    }
-    Ok(out)
-}
-
-/// `http`/`https` become `ws`/`wss`; `ws`/`wss` stay; anything else is refused.
-fn ws_uri(uri: &Uri) -> Result<Uri, ConnectorError> {
-    let scheme = match uri.scheme_str() {
-        Some(s) if s.eq_ignore_ascii_case("ws") || s.eq_ignore_ascii_case("http") => "ws",
-        Some(s) if s.eq_ignore_ascii_case("wss") || s.eq_ignore_ascii_case("https") => "wss",
-        _ => {
-            return Err(ConnectorError::new(
-                ConnectorErrorKind::Other,
-                format!(
-                    "connecting to {uri}: the URL must start with ws://, wss://, http:// or https://"
-                ),
-                None,
-            ));
-        }
-    };
-    let mut parts = uri.clone().into_parts();
-    parts.scheme = Some(scheme.parse().expect("ws and wss are valid schemes"));
-    if parts.path_and_query.is_none() {
-        parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
-    }
-    Uri::from_parts(parts).map_err(|e| {
-        ConnectorError::new(
-            ConnectorErrorKind::Other,
-            format!("connecting to {uri}: invalid WebSocket URL"),
-            Some(Box::new(e)),
-        )
-    })
-}
-
 /// A received message as the client sees it; pings, pongs and raw frames are dropped.
 fn from_tungstenite(message: Message) -> Option<WsMessage> {
     match message {
@@ -373,117 +306,6 @@ fn truncate_reason(mut reason: String) -> String {
     reason
 }
 
-/// Runs the client's side of the WebSocket opening handshake (RFC 6455, section 4.1) on
-/// `io`: sends `request`, reads and checks the answer. Returns the stream and the bytes
-/// that came after the answer's head (the server's first frames, if it was quick).
-///
-/// tungstenite can do this, but it keeps its 4 KiB handshake buffer as the connection's
-/// read buffer for good; done here, the connection keeps a buffer of `READ_BUFFER` only.
-async fn handshake(
-    mut io: Box<dyn Io>,
-    request: &Request<()>,
-    url: &str,
-) -> Result<(Box<dyn Io>, Vec<u8>), ConnectorError> {
-    let context = || format!("WebSocket handshake with {url}");
-    let io_error = |e| ConnectorError::io(context(), e);
-    let protocol_error = |what: &str| {
-        ConnectorError::new(
-            ConnectorErrorKind::Protocol,
-            format!("{}: {what}", context()),
-            None,
-        )
-    };
-
-    let target = request.uri().path_and_query().map_or("/", |p| p.as_str());
-    let mut head = format!("GET {target} HTTP/1.1\r\n").into_bytes();
-    for (name, value) in request.headers() {
-        head.extend_from_slice(name.as_str().as_bytes());
-        head.extend_from_slice(b": ");
-        head.extend_from_slice(value.as_bytes());
-        head.extend_from_slice(b"\r\n");
-    }
-    head.extend_from_slice(b"\r\n");
-    io.write_all(&head).await.map_err(io_error)?;
-    io.flush().await.map_err(io_error)?;
-
-    // Read up to the end of the response head.
-    let mut buf = Vec::with_capacity(512);
-    let end = loop {
-        let searched = buf.len().saturating_sub(3);
-        let mut chunk = [0u8; 512];
-        let n = io.read(&mut chunk).await.map_err(io_error)?;
-        if n == 0 {
-            return Err(io_error(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "the server closed the connection before its answer was complete",
-            )));
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(at) = buf[searched..].windows(4).position(|w| w == b"\r\n\r\n") {
-            break searched + at + 4;
-        }
-        if buf.len() > MAX_RESPONSE_HEAD {
-            return Err(protocol_error("the answer's head is too long"));
-        }
-    };
-
-    let mut headers = [httparse::EMPTY_HEADER; 64];
-    let mut response = httparse::Response::new(&mut headers);
-    match response.parse(&buf[..end]) {
-        Ok(httparse::Status::Complete(_)) => {}
-        Ok(httparse::Status::Partial) | Err(_) => {
-            return Err(protocol_error("the answer is not HTTP"));
-        }
-    }
-    let status = response.code.unwrap_or(0);
-    if status != 101 {
-        return Err(refused(url, status));
-    }
-    let header = |name: &str| {
-        response
-            .headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| h.value)
-    };
-    let has_token = |name: &str, token: &str| {
-        header(name).is_some_and(|v| {
-            v.split(|&b| b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
-        })
-    };
-    if !has_token("upgrade", "websocket") || !has_token("connection", "upgrade") {
-        return Err(protocol_error("the answer does not upgrade to WebSocket"));
-    }
-    let key = request
-        .headers()
-        .get(SEC_WEBSOCKET_KEY)
-        .map_or(&b""[..], |k| k.as_bytes());
-    if header("sec-websocket-accept") != Some(derive_accept_key(key).as_bytes()) {
-        return Err(protocol_error("wrong Sec-WebSocket-Accept"));
-    }
-    // No extension is ever offered; a subprotocol only if the application set the header.
-    let offered_protocol = request.headers().contains_key(SEC_WEBSOCKET_PROTOCOL);
-    if header("sec-websocket-extensions").is_some()
-        || (header("sec-websocket-protocol").is_some() && !offered_protocol)
-    {
-        return Err(protocol_error(
-            "the server chose an extension or subprotocol the client did not offer",
-        ));
-    }
-    buf.drain(..end);
-    Ok((io, buf))
-}
-
-/// The server answered the handshake with `status` instead of 101.
-fn refused(url: &str, status: u16) -> ConnectorError {
-    ConnectorError::new(
-        ConnectorErrorKind::HttpStatus(status),
-        format!("WebSocket handshake with {url} refused"),
-        None,
-    )
-}
-
 /// Classifies a tungstenite error; `context` says what was being done.
 fn ws_error(context: &str, e: WsError) -> ConnectorError {
     let kind = match &e {
@@ -510,62 +332,6 @@ fn ws_error(context: &str, e: WsError) -> ConnectorError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn handshake_request_has_the_generated_and_the_extra_headers() {
-        let req = Request::get("ws://127.0.0.1:5000/engine.io/?EIO=4&transport=websocket")
-            .header("cookie", "io=abc")
-            .header("x-token", "t1")
-            .header("x-multi", "a")
-            .header("x-multi", "b")
-            .body(())
-            .unwrap();
-        let out = handshake_request(&req).unwrap();
-        assert_eq!(
-            out.uri().to_string(),
-            "ws://127.0.0.1:5000/engine.io/?EIO=4&transport=websocket"
-        );
-        let h = out.headers();
-        assert_eq!(h["cookie"], "io=abc");
-        assert_eq!(h["x-token"], "t1");
-        let multi: Vec<_> = h.get_all("x-multi").iter().collect();
-        assert_eq!(multi, ["a", "b"]);
-        assert_eq!(h[HOST], "127.0.0.1:5000");
-        assert_eq!(h[SEC_WEBSOCKET_VERSION], "13");
-        assert!(h.contains_key(SEC_WEBSOCKET_KEY));
-        assert_eq!(h[UPGRADE], "websocket");
-        // tungstenite turns it into bytes without complaint.
-        async_tungstenite::tungstenite::handshake::client::generate_request(out).unwrap();
-    }
-
-    #[test]
-    fn handshake_request_does_not_duplicate_generated_headers() {
-        let req = Request::get("http://h/engine.io/?EIO=4")
-            .header(HOST, "proxy.example")
-            .header(SEC_WEBSOCKET_KEY, "mine")
-            .header(CONNECTION, "keep-alive")
-            .header(SEC_WEBSOCKET_EXTENSIONS, "permessage-deflate")
-            .body(())
-            .unwrap();
-        let out = handshake_request(&req).unwrap();
-        assert_eq!(out.uri().scheme_str(), Some("ws"));
-        assert_eq!(out.headers()[HOST], "proxy.example");
-        assert_ne!(out.headers()[SEC_WEBSOCKET_KEY], "mine");
-        assert_eq!(out.headers().get_all(SEC_WEBSOCKET_KEY).iter().count(), 1);
-        assert_eq!(out.headers()[CONNECTION], "Upgrade");
-        assert!(!out.headers().contains_key(SEC_WEBSOCKET_EXTENSIONS));
-        async_tungstenite::tungstenite::handshake::client::generate_request(out).unwrap();
-    }
-
-    #[test]
-    fn ws_uri_maps_schemes() {
-        let u = |s: &str| ws_uri(&s.parse().unwrap()).map(|u| u.to_string());
-        assert_eq!(u("https://h/x?y").unwrap(), "wss://h/x?y");
-        assert_eq!(u("wss://h:1/").unwrap(), "wss://h:1/");
-        assert_eq!(u("http://h").unwrap(), "ws://h/");
-        let err = ws_uri(&"ftp://h/".parse().unwrap()).unwrap_err();
-        assert_eq!(err.kind(), ConnectorErrorKind::Other);
-    }
 
     #[test]
     fn received_messages_map_to_ws_messages() {
@@ -660,127 +426,5 @@ mod tests {
             ws_error("x", WsError::Io(refused)).kind(),
             ConnectorErrorKind::Io
         );
-        let err = super::refused("ws://h/engine.io/", 403);
-        assert_eq!(err.kind(), ConnectorErrorKind::HttpStatus(403));
-        assert_eq!(
-            err.to_string(),
-            "WebSocket handshake with ws://h/engine.io/ refused: HTTP 403"
-        );
-    }
-
-    /// A stream that answers with `input` and records what is written to it.
-    struct Scripted {
-        input: futures::io::Cursor<Vec<u8>>,
-        written: Vec<u8>,
-    }
-
-    impl futures::io::AsyncRead for Scripted {
-        fn poll_read(
-            mut self: std::pin::Pin<&mut Self>,
-            cx: &mut std::task::Context<'_>,
-            buf: &mut [u8],
-        ) -> std::task::Poll<std::io::Result<usize>> {
-            std::pin::Pin::new(&mut self.input).poll_read(cx, buf)
-        }
-    }
-
-    impl futures::io::AsyncWrite for Scripted {
-        fn poll_write(
-            mut self: std::pin::Pin<&mut Self>,
-            _: &mut std::task::Context<'_>,
-            buf: &[u8],
-        ) -> std::task::Poll<std::io::Result<usize>> {
-            self.written.extend_from_slice(buf);
-            std::task::Poll::Ready(Ok(buf.len()))
-        }
-        fn poll_flush(
-            self: std::pin::Pin<&mut Self>,
-            _: &mut std::task::Context<'_>,
-        ) -> std::task::Poll<std::io::Result<()>> {
-            std::task::Poll::Ready(Ok(()))
-        }
-        fn poll_close(
-            self: std::pin::Pin<&mut Self>,
-            _: &mut std::task::Context<'_>,
-        ) -> std::task::Poll<std::io::Result<()>> {
-            std::task::Poll::Ready(Ok(()))
-        }
-    }
-
-    /// The handshake against a server that answers `answer`.
-    fn handshake_with(answer: &[u8]) -> Result<Vec<u8>, ConnectorError> {
-        handshake_offering(answer, None)
-    }
-
-    /// The same, the request offering `protocol` as its subprotocol, if any.
-    fn handshake_offering(
-        answer: &[u8],
-        protocol: Option<&str>,
-    ) -> Result<Vec<u8>, ConnectorError> {
-        // The key and accept value of RFC 6455's example.
-        let mut request = Request::get("ws://h/engine.io/?EIO=4&transport=websocket")
-            .header(HOST, "h")
-            .header(SEC_WEBSOCKET_KEY, "dGhlIHNhbXBsZSBub25jZQ==");
-        if let Some(p) = protocol {
-            request = request.header(SEC_WEBSOCKET_PROTOCOL, p);
-        }
-        let request = request.body(()).unwrap();
-        let io: Box<dyn Io> = Box::new(Scripted {
-            input: futures::io::Cursor::new(answer.to_vec()),
-            written: Vec::new(),
-        });
-        futures::executor::block_on(handshake(io, &request, "ws://h/")).map(|(_, rest)| rest)
-    }
-
-    const ACCEPTED: &str = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
-                            Connection: Upgrade\r\n\
-                            Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
-
-    #[test]
-    fn handshake_keeps_what_follows_the_answer() {
-        let mut answer = ACCEPTED.as_bytes().to_vec();
-        answer.extend_from_slice(b"\x81\x020{");
-        assert_eq!(handshake_with(&answer).unwrap(), b"\x81\x020{");
-        assert_eq!(handshake_with(ACCEPTED.as_bytes()).unwrap(), b"");
-    }
-
-    #[test]
-    fn handshake_failures_are_typed() {
-        let err =
-            handshake_with(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n").unwrap_err();
-        assert_eq!(err.kind(), ConnectorErrorKind::HttpStatus(403));
-        let wrong_key = ACCEPTED.replace("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", "AAAA");
-        let err = handshake_with(wrong_key.as_bytes()).unwrap_err();
-        assert_eq!(err.kind(), ConnectorErrorKind::Protocol);
-        assert!(err.to_string().contains("Sec-WebSocket-Accept"), "{err}");
-        let no_upgrade = ACCEPTED.replace("Upgrade: websocket\r\n", "");
-        assert_eq!(
-            handshake_with(no_upgrade.as_bytes()).unwrap_err().kind(),
-            ConnectorErrorKind::Protocol
-        );
-        let extension = ACCEPTED.replace("\r\n\r\n", "\r\nSec-WebSocket-Extensions: x\r\n\r\n");
-        assert_eq!(
-            handshake_with(extension.as_bytes()).unwrap_err().kind(),
-            ConnectorErrorKind::Protocol
-        );
-        // A subprotocol is fine when the application offered one.
-        let protocol = ACCEPTED.replace("\r\n\r\n", "\r\nSec-WebSocket-Protocol: p\r\n\r\n");
-        assert_eq!(
-            handshake_with(protocol.as_bytes()).unwrap_err().kind(),
-            ConnectorErrorKind::Protocol
-        );
-        assert!(handshake_offering(protocol.as_bytes(), Some("p")).is_ok());
-        assert_eq!(
-            handshake_with(b"garbage\r\n\r\n").unwrap_err().kind(),
-            ConnectorErrorKind::Protocol
-        );
-        assert_eq!(
-            handshake_with(b"HTTP/1.1 101 Swi").unwrap_err().kind(),
-            ConnectorErrorKind::Io
-        );
-        let endless = format!("HTTP/1.1 101 OK\r\nx: {}", "a".repeat(20_000));
-        let err = handshake_with(endless.as_bytes()).unwrap_err();
-        assert_eq!(err.kind(), ConnectorErrorKind::Protocol);
-        assert!(err.to_string().contains("too long"), "{err}");
     }
 }
