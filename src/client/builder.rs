@@ -23,6 +23,7 @@ pub(crate) const DEFAULT_RECEIVE_BUFFER: usize = 16 * 1024 * 1024;
 /// | python-engineio | here |
 /// |---|---|
 /// | `logger=True/False` | [`logger`](Self::logger) |
+/// | `logger=<a logger object>` | [`log_target`](Self::log_target) |
 /// | `request_timeout=5` | [`request_timeout`](Self::request_timeout) |
 /// | `ssl_verify=False` | `ssl_verify` (feature `rustls`) |
 /// | `http_session=…` | [`http_connector`](Self::http_connector) |
