@@ -444,7 +444,8 @@ impl ClientBuilder {
             Arc::new(c)
         });
         let ws = self.ws.unwrap_or_else(|| {
-            let c = crate::connector::TungsteniteConnector::new(runtime.dialer.clone());
+            let c = crate::connector::TungsteniteConnector::new(runtime.dialer.clone())
+                .with_logger(logger.clone());
             #[cfg(feature = "rustls")]
             let c = match &tls {
                 Some(tls) => c.with_tls(tls.clone()),

@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use crate::logging::{Logger, record};
 use async_trait::async_trait;
 use async_tungstenite::WebSocketStream;
 use async_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
@@ -16,7 +17,6 @@ use async_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 use bytes::Bytes;
 use futures::{Sink, SinkExt, Stream, StreamExt, ready};
 use http::Request;
-use log::debug;
 
 use super::ws_handshake::{handshake, handshake_request};
 use crate::ByteStr;
@@ -57,6 +57,7 @@ pub struct TungsteniteConnector {
     dialer: Arc<dyn Dialer>,
     #[cfg(feature = "rustls")]
     tls: Arc<rustls::ClientConfig>,
+    logger: Logger,
 }
 
 impl fmt::Debug for TungsteniteConnector {
@@ -95,7 +96,14 @@ impl TungsteniteConnector {
             dialer,
             #[cfg(feature = "rustls")]
             tls: super::tls::default_config(),
+            logger: Logger::default(),
         }
+    }
+
+    /// Logs through the client's logger (`ClientBuilder::logger`, `log_target`).
+    pub(crate) fn with_logger(mut self, logger: Logger) -> TungsteniteConnector {
+        self.logger = logger;
+        self
     }
 
     /// Uses `config` for `wss://` URLs; build it with
@@ -151,7 +159,7 @@ impl WebSocketConnector for TungsteniteConnector {
         request: Request<()>,
         max_message: usize,
     ) -> Result<WsConnection, ConnectorError> {
-        let request = handshake_request(&request)?;
+        let request = handshake_request(&request, &self.logger)?;
         let uri = request.uri().clone();
         let url: Arc<str> = uri.to_string().into();
         let tls = uri.scheme_str() == Some("wss");
@@ -180,9 +188,13 @@ impl WebSocketConnector for TungsteniteConnector {
         let (io, rest) = handshake(io, &request, &url).await?;
         let stream =
             WebSocketStream::from_partially_read(io, rest, Role::Client, Some(config)).await;
-        debug!("WebSocket connected to {url}");
+        record!(self.logger, debug, "WebSocket connected to {url}");
 
-        Ok(Box::pin(Socket { inner: stream, url }))
+        Ok(Box::pin(Socket {
+            inner: stream,
+            url,
+            logger: self.logger.clone(),
+        }))
     }
 }
 
@@ -192,6 +204,7 @@ impl WebSocketConnector for TungsteniteConnector {
 struct Socket {
     inner: WebSocketStream<Box<dyn Io>>,
     url: Arc<str>,
+    logger: Logger,
 }
 
 impl Stream for Socket {
@@ -205,7 +218,12 @@ impl Stream for Socket {
                     None => continue,
                 },
                 Some(Err(WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake))) => {
-                    debug!("{}: connection closed without a close frame", self.url);
+                    let url = &self.url;
+                    record!(
+                        self.logger,
+                        debug,
+                        "{url}: connection closed without a close frame"
+                    );
                     None
                 }
                 Some(Err(e)) => Some(Err(ws_error(&format!("receiving from {}", self.url), e))),

@@ -14,6 +14,7 @@
 //! read buffer for good; done here, the connection keeps the smaller buffer its
 //! `WebSocketConfig` asks for.
 
+use crate::logging::{Logger, record};
 use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::handshake::derive_accept_key;
 use futures::{AsyncReadExt, AsyncWriteExt};
@@ -22,7 +23,6 @@ use http::header::{
     SEC_WEBSOCKET_PROTOCOL, SEC_WEBSOCKET_VERSION, UPGRADE,
 };
 use http::{Request, Uri};
-use log::debug;
 
 use crate::connector::{ConnectorError, ConnectorErrorKind};
 use crate::rt::Io;
@@ -34,7 +34,10 @@ pub(super) const MAX_RESPONSE_HEAD: usize = 16 * 1024;
 /// headers (`Sec-WebSocket-Key` and friends), and the caller's own headers. The caller's
 /// `Host` replaces the generated one; its values of the generated headers, and any
 /// `Sec-WebSocket-Extensions`, are dropped.
-pub(super) fn handshake_request(request: &Request<()>) -> Result<Request<()>, ConnectorError> {
+pub(super) fn handshake_request(
+    request: &Request<()>,
+    logger: &Logger,
+) -> Result<Request<()>, ConnectorError> {
     let uri = ws_uri(request.uri())?;
     let mut out = uri.clone().into_client_request().map_err(|e| {
         ConnectorError::new(
@@ -54,7 +57,11 @@ pub(super) fn handshake_request(request: &Request<()>) -> Result<Request<()>, Co
         if *name == HOST {
             headers.insert(HOST, value.clone());
         } else if GENERATED.contains(name) || *name == SEC_WEBSOCKET_EXTENSIONS {
-            debug!("connecting to {uri}: ignoring the request's {name} header");
+            record!(
+                logger,
+                debug,
+                "connecting to {uri}: ignoring the request's {name} header"
+            );
         } else {
             headers.append(name.clone(), value.clone());
         }
@@ -277,7 +284,7 @@ mod tests {
             .header("x-multi", "b")
             .body(())
             .unwrap();
-        let out = handshake_request(&req).unwrap();
+        let out = handshake_request(&req, &Logger::default()).unwrap();
         assert_eq!(
             out.uri().to_string(),
             "ws://127.0.0.1:5000/engine.io/?EIO=4&transport=websocket"
@@ -304,7 +311,7 @@ mod tests {
             .header(SEC_WEBSOCKET_EXTENSIONS, "permessage-deflate")
             .body(())
             .unwrap();
-        let out = handshake_request(&req).unwrap();
+        let out = handshake_request(&req, &Logger::default()).unwrap();
         assert_eq!(out.uri().scheme_str(), Some("ws"));
         assert_eq!(out.headers()[HOST], "proxy.example");
         assert_ne!(out.headers()[SEC_WEBSOCKET_KEY], "mine");
@@ -337,7 +344,7 @@ mod tests {
             b"GET /engine.io/?EIO=4&transport=websocket HTTP/1.1\r\n\
               host: h\r\nx-multi: a\r\nx-multi: b\r\n\r\n"
         );
-        let generated = handshake_request(&req).unwrap();
+        let generated = handshake_request(&req, &Logger::default()).unwrap();
         let head = request_head(&generated);
         let mut headers = [httparse::EMPTY_HEADER; 16];
         let mut parsed = httparse::Request::new(&mut headers);
