@@ -137,6 +137,26 @@ enum Probe {
     Draining,
 }
 
+/// The session's WebSocket (the probe, or the transport after the upgrade).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ws {
+    None,
+    /// `WsOpen` sent; waiting for `handle_ws_connected`.
+    Opening,
+    Open,
+}
+
+/// The POST in flight, if any.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Post {
+    Idle,
+    InFlight {
+        /// It carries the client's close packet: its end, however it comes, is the end
+        /// of the session.
+        carries_close: bool,
+    },
+}
+
 /// How long, at most, a poll answered with only noops during an upgrade is held back.
 const POLL_HOLD: Duration = Duration::from_secs(1);
 
@@ -298,13 +318,10 @@ pub struct Session {
     handshake: Option<Handshake>,
     transport: TransportKind,
     probe: Probe,
-    /// A WebSocket exists (opening or open); `WsClose` must be sent to end it.
-    ws: bool,
-    ws_connected: bool,
+    /// The WebSocket: to end one that exists, `WsClose` must be sent.
+    ws: Ws,
     get_in_flight: bool,
-    post_in_flight: bool,
-    /// The POST in flight carries the client's close packet.
-    post_has_close: bool,
+    post: Post,
     /// The close packet is queued or sent.
     close_queued: bool,
     write_buf: VecDeque<Packet>,
@@ -325,11 +342,9 @@ impl Session {
             handshake: None,
             transport: TransportKind::Polling,
             probe: Probe::Idle,
-            ws: false,
-            ws_connected: false,
+            ws: Ws::None,
             get_in_flight: false,
-            post_in_flight: false,
-            post_has_close: false,
+            post: Post::Idle,
             close_queued: false,
             write_buf: VecDeque::new(),
             transmits: VecDeque::new(),
@@ -343,7 +358,7 @@ impl Session {
             .set(Timer::Handshake, now.checked_add(s.config.request_timeout));
         if s.config.transports == Transports::WebSocket {
             s.transport = TransportKind::WebSocket;
-            s.ws = true;
+            s.ws = Ws::Opening;
             let uri = s.endpoint.uri(TransportKind::WebSocket, None, None);
             s.transmits.push_back(Queued::WsOpen(Box::new(uri)));
         } else {
@@ -549,13 +564,13 @@ impl Session {
                         self.fail_connect(TransportFailure::RequestTimeout);
                     }
                 }
-                Timer::Post => {
-                    if self.post_in_flight && self.post_has_close {
-                        self.finish(DisconnectReason::ClientDisconnect);
-                    } else if self.post_in_flight {
-                        self.transport_error(TransportFailure::RequestTimeout);
-                    }
-                }
+                Timer::Post => match self.post {
+                    Post::InFlight {
+                        carries_close: true,
+                    } => self.finish(DisconnectReason::ClientDisconnect),
+                    Post::InFlight { .. } => self.transport_error(TransportFailure::RequestTimeout),
+                    Post::Idle => {}
+                },
                 // The timer's end is the end of the hold: nothing more to do.
                 Timer::PollHold => {}
                 Timer::Ping => {
@@ -597,12 +612,15 @@ impl Session {
                 }
             }
             PollRequest::Post => {
-                if !self.post_in_flight || self.transport != TransportKind::Polling {
+                let Post::InFlight { carries_close } = self.post else {
+                    return;
+                };
+                if self.transport != TransportKind::Polling {
                     return;
                 }
-                self.post_in_flight = false;
+                self.post = Post::Idle;
                 self.timers.stop(Timer::Post);
-                if self.post_has_close {
+                if carries_close {
                     return self.finish(DisconnectReason::ClientDisconnect);
                 }
                 if status != 200 {
@@ -630,10 +648,14 @@ impl Session {
                 self.get_in_flight = false;
                 self.polling_failed(error);
             }
-            PollRequest::Post if self.post_in_flight => {
-                self.post_in_flight = false;
+            PollRequest::Post if self.post != Post::Idle => {
+                let carries_close = self.post
+                    == Post::InFlight {
+                        carries_close: true,
+                    };
+                self.post = Post::Idle;
                 self.timers.stop(Timer::Post);
-                if self.post_has_close {
+                if carries_close {
                     self.finish(DisconnectReason::ClientDisconnect);
                 } else {
                     self.transport_error(error);
@@ -645,10 +667,10 @@ impl Session {
 
     /// Reports that the WebSocket from [`Transmit::WsOpen`] is open.
     pub fn handle_ws_connected(&mut self, _now: Instant) {
-        if !self.ws || self.ws_connected {
+        if self.ws != Ws::Opening {
             return;
         }
-        self.ws_connected = true;
+        self.ws = Ws::Open;
         if self.probe == Probe::Connecting {
             self.probe = Probe::Probing;
             self.transmits
@@ -659,11 +681,10 @@ impl Session {
     /// Reports that the WebSocket could not be opened, or failed while open (a read or
     /// write error, or an end of stream without a close frame).
     pub fn handle_ws_failed(&mut self, _now: Instant, error: TransportFailure) {
-        if !self.ws {
+        if self.ws == Ws::None {
             return;
         }
-        self.ws = false;
-        self.ws_connected = false;
+        self.ws = Ws::None;
         if self.probe != Probe::Idle {
             // The probe socket is gone: no close needed.
             self.upgrade_decided();
@@ -680,7 +701,7 @@ impl Session {
     /// Reports that the server closed the WebSocket with a close frame (`code` 1005 when
     /// the frame had none).
     pub fn handle_ws_closed(&mut self, now: Instant, code: u16, reason: &str) {
-        if !self.ws {
+        if self.ws == Ws::None {
             return;
         }
         if self.probe != Probe::Idle || self.phase == Phase::Handshake {
@@ -691,8 +712,7 @@ impl Session {
             };
             return self.handle_ws_failed(now, TransportFailure::Io(why));
         }
-        self.ws = false;
-        self.ws_connected = false;
+        self.ws = Ws::None;
         if self.phase == Phase::Open {
             self.finish(DisconnectReason::ServerDisconnect(
                 ServerClose::CloseFrame {
@@ -705,7 +725,7 @@ impl Session {
 
     /// Reports a frame read from the WebSocket.
     pub fn handle_ws_frame(&mut self, now: Instant, frame: Frame) {
-        if !self.ws_connected || self.phase == Phase::Closed {
+        if self.ws != Ws::Open || self.phase == Phase::Closed {
             return;
         }
         let packet = Packet::decode_frame(frame);
@@ -754,7 +774,7 @@ impl Session {
     }
 
     fn next_post(&mut self, now: Instant) -> Option<Transmit> {
-        if self.post_in_flight
+        if self.post != Post::Idle
             || self.write_buf.is_empty()
             || self.probe == Probe::Draining
             || !matches!(self.phase, Phase::Open | Phase::Closing)
@@ -771,8 +791,9 @@ impl Session {
             count_sent(&mut self.stats, packet);
         }
         let body = payload::encode_front(&mut self.write_buf, n);
-        self.post_has_close = self.close_queued && self.write_buf.is_empty();
-        self.post_in_flight = true;
+        self.post = Post::InFlight {
+            carries_close: self.close_queued && self.write_buf.is_empty(),
+        };
         self.timers
             .set(Timer::Post, now.checked_add(self.config.request_timeout));
         Some(Transmit::Post {
@@ -865,7 +886,7 @@ impl Session {
         self.events.push_back(SessionEvent::Connected);
         if upgrade {
             self.probe = Probe::Connecting;
-            self.ws = true;
+            self.ws = Ws::Opening;
             self.timers
                 .set(Timer::Upgrade, now.checked_add(self.config.upgrade_timeout));
             // Probe before the first poll, as python-engineio does: with no poll pending,
@@ -948,7 +969,7 @@ impl Session {
     fn maybe_complete_upgrade(&mut self) {
         if self.probe != Probe::Draining
             || self.get_in_flight
-            || self.post_in_flight
+            || self.post != Post::Idle
             || self.phase != Phase::Open
         {
             return;
@@ -971,9 +992,8 @@ impl Session {
 
     fn abandon_upgrade(&mut self, why: Option<TransportFailure>) {
         self.upgrade_decided();
-        if self.ws {
-            self.ws = false;
-            self.ws_connected = false;
+        if self.ws != Ws::None {
+            self.ws = Ws::None;
             self.transmits.push_back(Queued::WsClose);
         }
         if let Some(why) = why {
@@ -1005,10 +1025,9 @@ impl Session {
         self.probe = Probe::Idle;
         self.timers = Timers::default();
         self.get_in_flight = false;
-        self.post_in_flight = false;
-        if self.ws {
-            self.ws = false;
-            self.ws_connected = false;
+        self.post = Post::Idle;
+        if self.ws != Ws::None {
+            self.ws = Ws::None;
             self.transmits.push_back(Queued::WsClose);
         }
     }
