@@ -67,6 +67,9 @@ WORKLOAD_ORDER = ["w1", "w1b", "w2", "w3", "w3-256", "w4", "w5", "w5-10k"]
 
 CLIENT_ORDER = ["ours-tokio-ct", "ours-tokio", "ours-smol", "ours-blocking", "floor",
                 "rust_engineio", "node", "python", "bare"]
+# Another build of our load program (--base-bin, e.g. the commit before a change), run
+# beside ours in the same rounds: before and after, side by side. Only with --base-bin.
+BASE_CLIENTS = ["base-tokio-ct", "base-tokio", "base-smol", "base-blocking"]
 ALL_WORKLOADS = {"w1", "w1b", "w2", "w3", "w4", "w5"}
 # The workloads each client runs; the others are not run for it (a "—" cell), never shown
 # as failures. The floor and bare speak WebSocket only (no polling, no upgrade); our
@@ -82,6 +85,8 @@ CLIENT_WORKLOADS = {
     "python": ALL_WORKLOADS,
     "bare": {"w1", "w1b", "w2", "w5"},
 }
+for _base in BASE_CLIENTS:
+    CLIENT_WORKLOADS[_base] = CLIENT_WORKLOADS["ours-" + _base[len("base-"):]]
 
 DEFAULT_RATIOS = ("ours-tokio-ct/floor,ours-tokio/floor,ours-smol/floor,"
                   "ours-blocking/ours-tokio,"
@@ -128,6 +133,12 @@ def client_commands(args):
         "python": ([VENV_PY, os.path.join(BENCH, "python", "client.py")], need_file(
             VENV_PY, "create it with scripts/bench.sh")),
         "bare": ([node or "node", os.path.join(NODE_DIR, "bare.js")], node_missing),
+        **{
+            c: ([args.base_bin or "", "--runtime", c[len("base-"):]],
+                need_file(args.base_bin, "the --base-bin build") if args.base_bin
+                else "no --base-bin given")
+            for c in BASE_CLIENTS
+        },
     }
 
 # ------------------------------------------------------------------------------ processes
@@ -542,6 +553,8 @@ def main():
                    "$CARGO_TARGET_DIR or target/, then release/examples/load)")
     p.add_argument("--rust-engineio-bin", help="the rust_engineio peer (default: "
                    "$BENCH_TARGET_DIR or bench/target/, then release/rust_engineio_load)")
+    p.add_argument("--base-bin", help="another build of our load program (an earlier "
+                   "commit, say), run as the base-* clients beside ours, in the same rounds")
     p.add_argument("--floor-bin", help="the Rust floor (default: "
                    "$BENCH_TARGET_DIR or bench/target/, then release/floor_load)")
     args = p.parse_args()
@@ -551,8 +564,10 @@ def main():
         sys.exit("bench: --rounds must be at least 1")
     workloads = parse_list(args.only, WORKLOAD_ORDER, "workload") if args.only else WORKLOAD_ORDER
     workloads = [w for w in WORKLOAD_ORDER if w in workloads]
-    clients = parse_list(args.clients, CLIENT_ORDER, "client") if args.clients else CLIENT_ORDER
-    clients = [c for c in CLIENT_ORDER if c in clients]
+    known = CLIENT_ORDER + BASE_CLIENTS
+    clients = parse_list(args.clients, known, "client") if args.clients else (
+        CLIENT_ORDER + (BASE_CLIENTS if args.base_bin else []))
+    clients = [c for c in known if c in clients]
     ratios = [tuple(x.split("/", 1)) for x in args.ratios.split(",") if "/" in x]
     mode = "quick" if args.quick else "full"
     params = {w: WORKLOADS[w][mode] for w in workloads}

@@ -15,6 +15,7 @@ use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use async_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 use bytes::Bytes;
+use futures::io::{AsyncRead, AsyncWrite};
 use futures::{Sink, SinkExt, Stream, StreamExt, ready};
 use http::Request;
 
@@ -186,8 +187,16 @@ impl WebSocketConnector for TungsteniteConnector {
             .max_message_size(Some(max_message))
             .max_frame_size(Some(max_message));
         let (io, rest) = handshake(io, &request, &url).await?;
-        let stream =
-            WebSocketStream::from_partially_read(io, rest, Role::Client, Some(config)).await;
+        // Not `from_partially_read`: tungstenite builds its read buffer from the leftover
+        // bytes there, so the buffer remembers their (usually zero) size as its capacity,
+        // and once frames share it, it grows one frame at a time: one `recv` per frame.
+        // With `from_raw_socket` it keeps `READ_BUFFER`; the leftover is read first.
+        let io: Box<dyn Io> = if rest.is_empty() {
+            io
+        } else {
+            Box::new(Prefixed { rest, at: 0, io })
+        };
+        let stream = WebSocketStream::from_raw_socket(io, Role::Client, Some(config)).await;
         record!(self.logger, debug, "WebSocket connected to {url}");
 
         Ok(Box::pin(Socket {
@@ -195,6 +204,47 @@ impl WebSocketConnector for TungsteniteConnector {
             url,
             logger: self.logger.clone(),
         }))
+    }
+}
+
+/// A stream that yields `rest` before what `io` reads: the bytes that came after the
+/// handshake's answer.
+struct Prefixed {
+    rest: Vec<u8>,
+    at: usize,
+    io: Box<dyn Io>,
+}
+
+impl AsyncRead for Prefixed {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        if let Some(left) = this.rest.get(this.at..).filter(|l| !l.is_empty()) {
+            let n = left.len().min(buf.len());
+            buf[..n].copy_from_slice(&left[..n]);
+            this.at += n;
+            return Poll::Ready(Ok(n));
+        }
+        Pin::new(&mut this.io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Prefixed {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_close(cx)
     }
 }
 
@@ -350,6 +400,25 @@ fn ws_error(context: &str, e: WsError) -> ConnectorError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bytes_after_the_handshake_are_read_first_and_whole() {
+        use futures::AsyncReadExt;
+        let io = futures::io::Cursor::new(b" and the socket".to_vec());
+        let mut p = Prefixed {
+            rest: b"leftover".to_vec(),
+            at: 0,
+            io: Box::new(io),
+        };
+        let mut small = [0u8; 5];
+        let mut all = Vec::new();
+        futures::executor::block_on(async {
+            let n = p.read(&mut small).await.unwrap();
+            all.extend_from_slice(&small[..n]);
+            p.read_to_end(&mut all).await.unwrap();
+        });
+        assert_eq!(all, b"leftover and the socket");
+    }
 
     #[test]
     fn received_messages_map_to_ws_messages() {
