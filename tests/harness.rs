@@ -152,6 +152,32 @@ fn stats_count_messages_bytes_pings_and_the_upgrade() {
     }
 }
 
+#[test]
+fn a_request_timeout_past_the_clock_range_is_no_deadline_and_no_panic() {
+    for transports in [Transports::Polling, Transports::WebSocket] {
+        let h = Harness::new(ServerConfig::default());
+        let eio = h
+            .builder()
+            .transports(transports)
+            .request_timeout(Duration::MAX)
+            .upgrade_timeout(Duration::MAX)
+            .build()
+            .unwrap();
+        h.block_on(async {
+            let mut events = connected(&h, &eio).await;
+            eio.send("x").await.unwrap();
+            eio.disconnect().await.unwrap();
+            assert_eq!(
+                next_event(&mut events, is_disconnect).await,
+                ClientEvent::Disconnect(DisconnectReason::ClientDisconnect),
+                "{transports:?}"
+            );
+        });
+        assert_eq!(h.server.received_last(), [Payload::from("x")]);
+        assert_no_client_tasks(&h);
+    }
+}
+
 /// Connects `eio` and returns its event stream with the Connect event read.
 async fn connected(h: &Harness, eio: &engineio::AsyncClient) -> engineio::Events {
     let mut events = eio.events();

@@ -66,8 +66,9 @@ pub(crate) struct Driver {
 struct Closed {
     session: Session,
     close_waiters: Vec<oneshot::Sender<()>>,
-    /// The final flush must end by then.
-    until: Instant,
+    /// The final flush must end by then (never, for a request timeout past the clock's
+    /// range).
+    until: Option<Instant>,
 }
 
 /// The driver's side of the connection: the connectors and every I/O in progress.
@@ -202,7 +203,7 @@ impl Driver {
         self.closed = Some(Closed {
             session: conn.session,
             close_waiters: conn.close_waiters,
-            until: now + self.io.linger,
+            until: now.checked_add(self.io.linger),
         });
     }
 
@@ -218,7 +219,7 @@ impl Driver {
             if matches!(self.io.ws, Ws::None) {
                 break;
             }
-            if self.io.poll_sleep(cx, now, Some(closed.until)) {
+            if self.io.poll_sleep(cx, now, closed.until) {
                 // The final flush took too long: give up on it.
                 self.io.ws = Ws::None;
                 break;
