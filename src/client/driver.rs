@@ -167,9 +167,7 @@ impl Driver {
                 return self.poll_turn_closed(cx);
             };
             let queued = conn.session.queued();
-            let progress = self
-                .io
-                .turn(cx, now, &mut conn.session, Some(&mut state.events));
+            let progress = self.io.turn(cx, now, &mut conn.session, &mut state.events);
             if conn.session.queued() < queued {
                 // Room in the send queue.
                 conn.wake_senders();
@@ -260,15 +258,13 @@ impl Io {
         cx: &mut Context<'_>,
         now: Instant,
         session: &mut Session,
-        mut events: Option<&mut EventQueue>,
+        events: &mut EventQueue,
     ) -> bool {
-        let mut progress = self.poll_http(cx, now, session, events.as_deref_mut());
+        let mut progress = self.poll_http(cx, now, session, events);
         progress |= self.poll_ws_open(cx, now, session);
-        progress |= self.read_ws(cx, now, session, events.as_deref_mut());
+        progress |= self.read_ws(cx, now, session, events);
         // What happened goes out before what it made necessary.
-        if let Some(events) = events.as_deref_mut() {
-            progress |= self.publish(session, events);
-        }
+        progress |= self.publish(session, events);
         progress |= self.pull(cx, now, session, false);
         progress |= self.flush(cx, now, session);
         if self.poll_sleep(cx, now, session.poll_timeout()) {
@@ -276,9 +272,7 @@ impl Io {
             session.handle_timeout(now.max(deadline));
             progress = true;
         }
-        if let Some(events) = events {
-            progress |= self.publish(session, events);
-        }
+        progress |= self.publish(session, events);
         progress
     }
 
@@ -289,9 +283,9 @@ impl Io {
         &self,
         cx: &mut Context<'_>,
         session: &Session,
-        events: Option<&mut EventQueue>,
+        events: &mut EventQueue,
     ) -> bool {
-        let paused = session.is_open() && events.is_some_and(|e| e.poll_full(cx));
+        let paused = session.is_open() && events.poll_full(cx);
         if paused {
             dlog!(self, debug, "receive buffer full: reading paused");
         }
@@ -303,7 +297,7 @@ impl Io {
         cx: &mut Context<'_>,
         now: Instant,
         session: &mut Session,
-        events: Option<&mut EventQueue>,
+        events: &mut EventQueue,
     ) -> bool {
         let mut progress = false;
         // While the application is behind, a poll's answer waits in the socket, and the
@@ -370,13 +364,13 @@ impl Io {
         cx: &mut Context<'_>,
         now: Instant,
         session: &mut Session,
-        mut events: Option<&mut EventQueue>,
+        events: &mut EventQueue,
     ) -> bool {
         let mut progress = false;
         let mut budget = READ_BUDGET;
         loop {
             if !matches!(&self.ws, Ws::Open(s) if s.reading)
-                || self.receive_paused(cx, session, events.as_deref_mut())
+                || self.receive_paused(cx, session, events)
             {
                 break;
             }
@@ -415,9 +409,7 @@ impl Io {
             }
             // The frame's events go out before more is read, so that the receive buffer
             // is checked against them.
-            if let Some(events) = events.as_deref_mut() {
-                self.publish(session, events);
-            }
+            self.publish(session, events);
         }
         progress
     }
