@@ -93,4 +93,9 @@ impl Dialer for AsyncStdDialer {
         s.set_nodelay(true)?;
         Ok(Box::new(s))
     }
+
+    async fn resolve(&self, host: &str, port: u16) -> io::Result<Vec<std::net::SocketAddr>> {
+        use ::async_std::net::ToSocketAddrs;
+        Ok((host, port).to_socket_addrs().await?.collect())
+    }
 }

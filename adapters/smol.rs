@@ -118,6 +118,10 @@ impl Dialer for SmolDialer {
             )
         }))
     }
+
+    async fn resolve(&self, host: &str, port: u16) -> io::Result<Vec<std::net::SocketAddr>> {
+        ::smol::net::resolve((host, port)).await
+    }
 }
 
 /// A TCP stream on smol's reactor that, like tokio's, takes a short read as a sign that

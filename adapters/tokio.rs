@@ -179,4 +179,16 @@ impl Dialer for TokioDialer {
             .map_err(io::Error::other)??;
         Ok(Box::new(stream.compat()))
     }
+
+    async fn resolve(&self, host: &str, port: u16) -> io::Result<Vec<std::net::SocketAddr>> {
+        let host = host.to_owned();
+        self.0
+            .spawn(async move {
+                Ok(::tokio::net::lookup_host((host.as_str(), port))
+                    .await?
+                    .collect())
+            })
+            .await
+            .map_err(io::Error::other)?
+    }
 }

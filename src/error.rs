@@ -107,6 +107,8 @@ pub enum Error {
     InvalidHeader(String),
     /// A root certificate given to the builder could not be read.
     Certificate(String),
+    /// The proxy URL given to the builder (`ClientBuilder::proxy`) cannot be used.
+    InvalidProxy(crate::connector::ProxyUrlError),
     /// No runtime was given to the builder and no runtime feature (`tokio`, `smol`,
     /// `async-std`) is enabled.
     NoRuntime,
@@ -142,6 +144,7 @@ impl fmt::Display for Error {
             Error::Url(e) => fmt::Display::fmt(e, f),
             Error::InvalidHeader(h) => write!(f, "invalid header: {h}"),
             Error::Certificate(e) => write!(f, "invalid root certificate: {e}"),
+            Error::InvalidProxy(e) => fmt::Display::fmt(e, f),
             Error::NoRuntime => f.write_str(
                 "no runtime: enable the tokio, smol or async-std feature, or give one to the builder",
             ),
@@ -165,6 +168,7 @@ impl std::error::Error for Error {
         match self {
             Error::Url(e) => Some(e),
             Error::Send(e) => Some(e),
+            Error::InvalidProxy(e) => Some(e),
             _ => None,
         }
     }

@@ -119,6 +119,12 @@ pub enum TransportFailure {
     /// The connection could not be made: refused, unreachable, or the name did not
     /// resolve. Nothing reached the server.
     Connect(String),
+    /// A proxy could not be reached, or refused the connection (credentials, its rules, a
+    /// server it could not reach), or broke its protocol; see [`ProxyError`] for which
+    /// proxy and what it said.
+    ///
+    /// [`ProxyError`]: crate::connector::ProxyError
+    Proxy(crate::connector::ProxyError),
     /// The TLS handshake failed, usually over the server's certificate.
     Tls(String),
     /// The server broke the HTTP or WebSocket protocol (a malformed response, a refused
@@ -143,6 +149,7 @@ impl fmt::Display for TransportFailure {
             TransportFailure::PingTimeout => f.write_str("ping timeout"),
             TransportFailure::RequestTimeout => f.write_str("request timed out"),
             TransportFailure::Http(e) => fmt::Display::fmt(e, f),
+            TransportFailure::Proxy(e) => fmt::Display::fmt(e, f),
             TransportFailure::Connect(e)
             | TransportFailure::Tls(e)
             | TransportFailure::Protocol(e)

@@ -125,6 +125,16 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
 pub trait Dialer: Send + Sync + 'static {
     /// Connects to `host:port` (a name or an IP address), with `TCP_NODELAY` set.
     async fn dial(&self, host: &str, port: u16) -> io::Result<Box<dyn Io>>;
+
+    /// The addresses of `host` (a name or an IP address), for the proxies that take an
+    /// address rather than a name (`socks5://`).
+    ///
+    /// The default resolves with the standard library, which blocks the calling thread
+    /// while it waits for the system's resolver; the adapters use their runtime's
+    /// non-blocking resolver instead.
+    async fn resolve(&self, host: &str, port: u16) -> io::Result<Vec<std::net::SocketAddr>> {
+        std::net::ToSocketAddrs::to_socket_addrs(&(host, port)).map(Iterator::collect)
+    }
 }
 
 impl<T: Spawner + ?Sized> Spawner for Arc<T> {
@@ -149,6 +159,9 @@ impl<T: Timer + ?Sized> Timer for Arc<T> {
 impl<T: Dialer + ?Sized> Dialer for Arc<T> {
     async fn dial(&self, host: &str, port: u16) -> io::Result<Box<dyn Io>> {
         (**self).dial(host, port).await
+    }
+    async fn resolve(&self, host: &str, port: u16) -> io::Result<Vec<std::net::SocketAddr>> {
+        (**self).resolve(host, port).await
     }
 }
 

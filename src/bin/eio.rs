@@ -47,6 +47,10 @@ Options:
                             hex (\"01 02 ff\" or \"0102ff\"); bad lines are reported
                             on stderr and skipped
       --insecure            do not verify the server's TLS certificate
+      --proxy URL           connect through this proxy: http://[USER:PASS@]HOST:PORT,
+                            socks5://… or socks5h://… (default: the http_proxy,
+                            https_proxy, all_proxy and no_proxy variables)
+      --no-proxy            connect directly, ignoring the proxy variables
   -v, --verbose             log the client's records to stderr (-vv: trace too)
   -h, --help                print this help
   -V, --version             print the version
@@ -130,6 +134,8 @@ struct Options {
     query: Vec<(String, String)>,
     binary: bool,
     insecure: bool,
+    proxy: Option<String>,
+    no_proxy: bool,
     verbose: u8,
 }
 
@@ -147,6 +153,8 @@ fn parse_args(args: impl IntoIterator<Item = Result<String, String>>) -> Result<
         query: Vec::new(),
         binary: false,
         insecure: false,
+        proxy: None,
+        no_proxy: false,
         verbose: 0,
     };
     while let Some(arg) = args.next() {
@@ -207,6 +215,8 @@ fn parse_args(args: impl IntoIterator<Item = Result<String, String>>) -> Result<
             }
             "--binary" => o.binary = true,
             "--insecure" => o.insecure = true,
+            "--proxy" => o.proxy = Some(value()?),
+            "--no-proxy" => o.no_proxy = true,
             "-v" | "--verbose" => o.verbose += 1,
             "-vv" => o.verbose += 2,
             _ => return Err(format!("unknown option '{arg}'")),
@@ -251,6 +261,12 @@ async fn run(o: Options) -> u8 {
     }
     if let Some(path) = &o.path {
         builder = builder.engineio_path(path);
+    }
+    if o.no_proxy {
+        builder = builder.no_proxy();
+    }
+    if let Some(proxy) = &o.proxy {
+        builder = builder.proxy(proxy);
     }
     if o.insecure {
         builder = match insecure(builder) {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use http::HeaderMap;
 use http::header::{HeaderName, HeaderValue};
 
-use crate::connector::{HttpConnector, WebSocketConnector};
+use crate::connector::{HttpConnector, Proxy, ProxyRules, WebSocketConnector};
 use crate::logging::{Logger, record};
 use crate::proto::SessionConfig;
 use crate::rt::Runtime;
@@ -63,7 +63,20 @@ pub struct ClientBuilder {
     receive_buffer: usize,
     #[cfg(feature = "rustls")]
     tls: crate::connector::TlsConfig,
+    proxy: ProxyChoice,
+    try_all_transports: bool,
+    remember_upgrade: bool,
     error: Option<Error>,
+}
+
+/// Where the built-in connectors' proxy comes from.
+enum ProxyChoice {
+    /// The environment (`http_proxy` and friends), read at `build`.
+    Environment,
+    /// None: every connection is direct.
+    Direct,
+    /// This one, for every connection.
+    Explicit(Proxy),
 }
 
 /// What a client is made of, once built.
@@ -78,6 +91,8 @@ pub(crate) struct ClientConfig {
     pub(crate) logger: Logger,
     pub(crate) max_receive: usize,
     pub(crate) receive_buffer: usize,
+    pub(crate) try_all_transports: bool,
+    pub(crate) remember_upgrade: bool,
 }
 
 impl Default for ClientBuilder {
@@ -103,6 +118,9 @@ impl ClientBuilder {
             receive_buffer: DEFAULT_RECEIVE_BUFFER,
             #[cfg(feature = "rustls")]
             tls: crate::connector::TlsConfig::new(),
+            proxy: ProxyChoice::Environment,
+            try_all_transports: false,
+            remember_upgrade: false,
             error: None,
         }
     }
@@ -383,6 +401,88 @@ impl ClientBuilder {
         self
     }
 
+    /// Connects through this proxy, whatever the environment says:
+    /// `http://[user:password@]host:port`, `socks5://…` (the client resolves the server's
+    /// name) or `socks5h://…` (the proxy resolves it). A URL that cannot be used makes
+    /// [`build`](Self::build) fail with [`Error::InvalidProxy`], which names it (without its
+    /// password).
+    ///
+    /// Every request of a session goes through it: the handshake, the polls and POSTs, the
+    /// upgrade's WebSocket, a WebSocket-only connect. Through an HTTP proxy, plain-HTTP
+    /// polling is forwarded (`Proxy-Authorization: Basic` when the URL has credentials),
+    /// and `https://`, `ws://` and `wss://` go through a `CONNECT` tunnel, TLS running to
+    /// the server inside it with this client's TLS settings. A proxy that cannot be
+    /// reached or refuses fails `connect` with [`TransportFailure::Proxy`], which says which
+    /// proxy and what it answered; the request timeout bounds the proxy's handshake too.
+    ///
+    /// Without this, the client follows the environment, as curl and reqwest do
+    /// (`http_proxy`, `https_proxy`, `all_proxy`, `no_proxy`, in either case; see
+    /// [`ProxyRules`](crate::connector::ProxyRules)); [`no_proxy`](Self::no_proxy) turns
+    /// that off. Proxies apply to the built-in connectors: a connector given to
+    /// [`http_connector`](Self::http_connector) or
+    /// [`websocket_connector`](Self::websocket_connector) connects its own way.
+    ///
+    /// [`TransportFailure::Proxy`]: crate::TransportFailure::Proxy
+    ///
+    /// ```
+    /// use engineio::{AsyncClient, Error};
+    ///
+    /// let eio = AsyncClient::builder().proxy("socks5h://user:p%40ss@127.0.0.1:1080").build()?;
+    /// # let _ = eio;
+    ///
+    /// let bad = AsyncClient::builder().proxy("ftp://user:secret@proxy:21").build();
+    /// let Err(Error::InvalidProxy(e)) = bad else { panic!() };
+    /// assert!(e.to_string().contains("ftp://user:***@proxy:21"));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn proxy(mut self, url: &str) -> Self {
+        match Proxy::parse(url) {
+            Ok(proxy) => self.proxy = ProxyChoice::Explicit(proxy),
+            Err(e) => {
+                self.error.get_or_insert(Error::InvalidProxy(e));
+            }
+        }
+        self
+    }
+
+    /// Connects directly, ignoring the proxy environment variables (and any earlier
+    /// [`proxy`](Self::proxy)).
+    pub fn no_proxy(mut self) -> Self {
+        self.proxy = ProxyChoice::Direct;
+        self
+    }
+
+    /// With [`Transports::WebSocket`]: when the WebSocket cannot be opened (refused,
+    /// blocked by a proxy or firewall, timed out), connect over long-polling instead, and
+    /// upgrade to WebSocket later if the server offers it (engine.io-client's
+    /// `tryAllTransports`). Off by default: a WebSocket-only connect that fails, fails.
+    ///
+    /// ```
+    /// use engineio::{AsyncClient, Transports};
+    ///
+    /// let eio = AsyncClient::builder()
+    ///     .transports(Transports::WebSocket)
+    ///     .try_all_transports(true)
+    ///     .build()?;
+    /// # let _ = eio;
+    /// # Ok::<(), engineio::Error>(())
+    /// ```
+    pub fn try_all_transports(mut self, on: bool) -> Self {
+        self.try_all_transports = on;
+        self
+    }
+
+    /// Once a session of this client has run on WebSocket (upgraded to it, or opened on
+    /// it), the next [`connect`](crate::AsyncClient::connect) opens directly on WebSocket,
+    /// skipping the polling handshake and the upgrade; if that fails, it connects over
+    /// long-polling, and WebSocket is not tried directly again until a session upgrades
+    /// anew (engine.io-client's `rememberUpgrade`). Only with the default transports
+    /// ([`Transports::Upgrade`]). Off by default.
+    pub fn remember_upgrade(mut self, on: bool) -> Self {
+        self.remember_upgrade = on;
+        self
+    }
+
     /// Builds the client.
     ///
     /// Fails when an option was invalid, or when no runtime was given and no runtime
@@ -430,11 +530,23 @@ impl ClientBuilder {
                 .map_err(|e| record!(logger, error, "TLS configuration failed: {e}"))
                 .ok()
         };
+        let proxies = match self.proxy {
+            ProxyChoice::Direct => ProxyRules::none(),
+            ProxyChoice::Explicit(proxy) => ProxyRules::all(proxy),
+            ProxyChoice::Environment => {
+                let (rules, warnings) = ProxyRules::from_vars(|name| std::env::var(name).ok());
+                for warning in warnings {
+                    record!(logger, warn, "proxy environment: {warning}");
+                }
+                rules
+            }
+        };
         let http = self.http.unwrap_or_else(|| {
             let c = crate::connector::HyperConnector::new(
                 runtime.dialer.clone(),
                 runtime.spawner.clone(),
             )
+            .with_proxy(proxies.clone())
             .with_logger(logger.clone());
             #[cfg(feature = "rustls")]
             let c = match &tls {
@@ -445,6 +557,7 @@ impl ClientBuilder {
         });
         let ws = self.ws.unwrap_or_else(|| {
             let c = crate::connector::TungsteniteConnector::new(runtime.dialer.clone())
+                .with_proxy(proxies)
                 .with_logger(logger.clone());
             #[cfg(feature = "rustls")]
             let c = match &tls {
@@ -464,6 +577,8 @@ impl ClientBuilder {
             logger,
             max_receive: self.max_receive,
             receive_buffer: self.receive_buffer,
+            try_all_transports: self.try_all_transports,
+            remember_upgrade: self.remember_upgrade,
         }
     }
 }

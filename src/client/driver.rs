@@ -16,6 +16,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -36,7 +37,7 @@ use crate::error::chain;
 use crate::logging::Logger;
 use crate::proto::{PollRequest, Session, SessionEvent, Transmit};
 use crate::rt::Timer;
-use crate::{HttpStatusError, TransportFailure};
+use crate::{HttpStatusError, TransportFailure, TransportKind};
 
 type HttpFuture = BoxFuture<'static, Result<http::Response<Bytes>, ConnectorError>>;
 type WsOpenFuture = BoxFuture<'static, Result<WsConnection, ConnectorError>>;
@@ -95,6 +96,8 @@ struct Io {
     opened: Option<oneshot::Sender<Result<(), TransportFailure>>>,
     /// The session has opened.
     connected: bool,
+    /// The client's memory that WebSocket worked (`remember_upgrade`).
+    websocket_worked: Arc<AtomicBool>,
 }
 
 /// The WebSocket.
@@ -142,6 +145,7 @@ impl Driver {
             sleep: None,
             opened: Some(opened),
             connected: false,
+            websocket_worked: shared.websocket_worked.clone(),
         };
         Driver {
             shared,
@@ -554,6 +558,9 @@ impl Io {
                     self.tag = format!("sid {}", session.sid().unwrap_or_default());
                     dlog!(self, info, "connected, transport {}", session.transport());
                     self.connected = true;
+                    if session.transport() == TransportKind::WebSocket {
+                        self.websocket_worked.store(true, Ordering::Relaxed);
+                    }
                     if let Some(tx) = self.opened.take() {
                         let _ = tx.send(Ok(()));
                     }
@@ -562,6 +569,7 @@ impl Io {
                 SessionEvent::Message(p) => Entry::Event(ClientEvent::Message(p)),
                 SessionEvent::Upgraded => {
                     dlog!(self, info, "upgraded to WebSocket");
+                    self.websocket_worked.store(true, Ordering::Relaxed);
                     Entry::Event(ClientEvent::Upgraded)
                 }
                 SessionEvent::UpgradeFailed(f) => {
@@ -668,6 +676,10 @@ fn failure(e: &ConnectorError, limit: usize) -> TransportFailure {
             message: None,
         }),
         ConnectorErrorKind::Connect => TransportFailure::Connect(chain(e)),
+        ConnectorErrorKind::Proxy => match e.proxy_error() {
+            Some(proxy) => TransportFailure::Proxy(proxy.clone()),
+            None => TransportFailure::Connect(chain(e)),
+        },
         ConnectorErrorKind::Tls => TransportFailure::Tls(chain(e)),
         ConnectorErrorKind::Protocol => TransportFailure::Protocol(chain(e)),
         _ => TransportFailure::Io(chain(e)),

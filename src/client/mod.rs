@@ -14,7 +14,7 @@ mod events;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -31,11 +31,12 @@ use driver::Driver;
 pub use events::Events;
 use events::{EventQueue, ReaderKind};
 
-use crate::proto::{Endpoint, Session};
+use crate::logging::record;
+use crate::proto::{Endpoint, Session, SessionConfig};
 use crate::rt::Runtime;
 use crate::{
     ConnectionStats, DisconnectReason, Error, Payload, SendError, SendErrorKind, TransportFailure,
-    TransportKind,
+    TransportKind, Transports,
 };
 
 /// What happened on a connection, as delivered by [`AsyncClient::events`].
@@ -122,6 +123,9 @@ pub(crate) struct Shared {
     /// Where the handlers run.
     dispatch_on: DispatchOn,
     state: Mutex<State>,
+    /// Whether a session of this client ran on WebSocket (opened on it or upgraded to it),
+    /// and no remembered WebSocket connect failed since: `remember_upgrade`'s memory.
+    websocket_worked: Arc<AtomicBool>,
 }
 
 /// Where a connection's handlers run.
@@ -263,6 +267,7 @@ impl AsyncClient {
                     handlers_version: AtomicU64::new(0),
                     dispatch_on,
                     state: Mutex::new(state),
+                    websocket_worked: Arc::new(AtomicBool::new(false)),
                 }),
             }),
         }
@@ -404,8 +409,43 @@ impl AsyncClient {
     }
 
     /// Connects; returns once the connection is open and, if `for_handler`, once the
-    /// `connect` handler has run.
+    /// `connect` handler has run. With `try_all_transports` or `remember_upgrade`, a
+    /// WebSocket-only attempt that fails is followed by one over long-polling.
     pub(crate) async fn connect_and_wait(&self, url: &str, for_handler: bool) -> Result<(), Error> {
+        let shared = &self.inner.shared;
+        let cfg = &shared.config;
+        let (first, fallback) = match cfg.session.transports {
+            Transports::WebSocket if cfg.try_all_transports => {
+                (Transports::WebSocket, Some(Transports::Upgrade))
+            }
+            Transports::Upgrade
+                if cfg.remember_upgrade && shared.websocket_worked.load(Ordering::Relaxed) =>
+            {
+                (Transports::WebSocket, Some(Transports::Upgrade))
+            }
+            transports => (transports, None),
+        };
+        match (self.connect_once(url, first, for_handler).await, fallback) {
+            (Err(Error::Connect { failure, .. }), Some(next)) => {
+                record!(
+                    cfg.logger,
+                    info,
+                    "{url}: the WebSocket connection failed ({failure}); trying long-polling"
+                );
+                shared.websocket_worked.store(false, Ordering::Relaxed);
+                self.connect_once(url, next, for_handler).await
+            }
+            (result, _) => result,
+        }
+    }
+
+    /// One attempt at connecting, over `transports`.
+    async fn connect_once(
+        &self,
+        url: &str,
+        transports: Transports,
+        for_handler: bool,
+    ) -> Result<(), Error> {
         let shared = &self.inner.shared;
         let cfg = &shared.config;
         let mut endpoint = Endpoint::parse(url)?.with_path(&cfg.path);
@@ -426,7 +466,14 @@ impl AsyncClient {
             let reader = state.events.subscribe(ReaderKind::Dispatcher { messages });
             state.conn = Some(Conn {
                 generation: state.generation,
-                session: Session::new(endpoint, cfg.session.clone(), rt.timer.now()),
+                session: Session::new(
+                    endpoint,
+                    SessionConfig {
+                        transports,
+                        ..cfg.session.clone()
+                    },
+                    rt.timer.now(),
+                ),
                 driver: None,
                 senders: Vec::new(),
                 close_waiters: Vec::new(),

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{Sink, Stream};
 
+use crate::connector::ProxyError;
 use crate::proto::Frame;
 
 /// What went wrong below the Engine.IO protocol: connecting, TLS, I/O, limits.
@@ -39,6 +40,10 @@ pub enum ConnectorErrorKind {
     TooLarge,
     /// The WebSocket handshake was refused with an HTTP status.
     HttpStatus(u16),
+    /// A proxy could not be reached, refused the connection, or broke its protocol; the
+    /// [`ProxyError`](crate::connector::ProxyError) is the source (see
+    /// [`ConnectorError::proxy_error`]).
+    Proxy,
     /// Anything else.
     Other,
 }
@@ -89,6 +94,17 @@ impl ConnectorError {
     pub fn is_tls(&self) -> bool {
         self.kind == ConnectorErrorKind::Tls
     }
+
+    /// The proxy's failure, for a [`Proxy`](ConnectorErrorKind::Proxy) error.
+    pub fn proxy_error(&self) -> Option<&ProxyError> {
+        self.source.as_deref()?.downcast_ref()
+    }
+}
+
+impl From<ProxyError> for ConnectorError {
+    fn from(e: ProxyError) -> ConnectorError {
+        ConnectorError::new(ConnectorErrorKind::Proxy, "", Some(Box::new(e)))
+    }
 }
 
 impl fmt::Display for ConnectorError {
@@ -100,6 +116,10 @@ impl fmt::Display for ConnectorError {
             ConnectorErrorKind::Protocol => "protocol error",
             ConnectorErrorKind::TooLarge => "response larger than the receive limit",
             ConnectorErrorKind::HttpStatus(s) => return write!(f, "{}: HTTP {s}", self.context),
+            ConnectorErrorKind::Proxy => match self.proxy_error() {
+                Some(e) if self.context.is_empty() => return fmt::Display::fmt(e, f),
+                _ => "proxy failed",
+            },
             ConnectorErrorKind::Other => "error",
         };
         if self.context.is_empty() {

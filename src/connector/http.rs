@@ -14,14 +14,20 @@ use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use futures::FutureExt;
 use futures::io::{AsyncRead, AsyncWrite};
-use http::header::{ACCEPT_ENCODING, CONTENT_LENGTH, HOST};
+use http::header::{
+    ACCEPT_ENCODING, CONTENT_LENGTH, HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION,
+    WWW_AUTHENTICATE,
+};
 use http::uri::PathAndQuery;
 use http::{HeaderMap, HeaderValue, Request, Response, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Body;
 use hyper::client::conn::http1::{self, SendRequest};
 
-use crate::connector::{ConnectorError, ConnectorErrorKind, HttpConnector};
+use crate::connector::{
+    ConnectorError, ConnectorErrorKind, HttpConnector, Proxy, ProxyError, ProxyErrorKind,
+    ProxyRules, ProxyScheme,
+};
 use crate::rt::{Dialer, Io, Spawner};
 
 /// Idle connections kept per origin; more are closed.
@@ -64,6 +70,7 @@ pub struct HyperConnector {
     #[cfg(feature = "rustls")]
     tls: Arc<rustls::ClientConfig>,
     pool: Arc<Pool>,
+    proxies: ProxyRules,
     logger: Logger,
 }
 
@@ -71,6 +78,7 @@ impl fmt::Debug for HyperConnector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HyperConnector")
             .field("idle_timeout", &self.pool.idle_timeout)
+            .field("proxies", &self.proxies)
             .finish_non_exhaustive()
     }
 }
@@ -107,8 +115,34 @@ impl HyperConnector {
             #[cfg(feature = "rustls")]
             tls: super::tls::default_config(),
             pool: Arc::new(Pool::new(DEFAULT_IDLE_TIMEOUT)),
+            proxies: ProxyRules::none(),
             logger: Logger::default(),
         }
+    }
+
+    /// Sends requests through the proxies `rules` choose (none by default: every
+    /// connection is direct).
+    ///
+    /// Through an HTTP proxy, `http://` requests are forwarded (the request line carries
+    /// the whole URL, with `Proxy-Authorization` when the proxy URL has credentials), and
+    /// `https://` requests go through a `CONNECT` tunnel, TLS running to the server inside
+    /// it. Through SOCKS5, every request goes through a tunnel. Connections through a proxy
+    /// are pooled like direct ones.
+    ///
+    /// ```
+    /// use engineio::connector::{HyperConnector, Proxy, ProxyRules};
+    /// use engineio::rt::Runtime;
+    ///
+    /// let rt = Runtime::from_features();
+    /// let proxy: Proxy = "http://127.0.0.1:3128".parse()?;
+    /// let http = HyperConnector::new(rt.dialer().clone(), rt.spawner().clone())
+    ///     .with_proxy(ProxyRules::all(proxy).no_proxy("localhost"));
+    /// # let _ = http;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_proxy(mut self, rules: ProxyRules) -> HyperConnector {
+        self.proxies = rules;
+        self
     }
 
     /// Logs through the client's logger (`ClientBuilder::logger`, `log_target`).
@@ -187,11 +221,20 @@ impl HyperConnector {
     /// hyper's connection task.
     async fn connect(&self, key: &PoolKey) -> Result<SendRequest<Full<Bytes>>, ConnectorError> {
         let origin = key.to_string();
-        let io = self
-            .dialer
-            .dial(&key.host, key.port)
-            .await
-            .map_err(|e| super::dial_error(&origin, e))?;
+        let proxy = self.proxies.proxy_for_origin(key.tls, &key.host, key.port);
+        let io = match proxy {
+            None => self
+                .dialer
+                .dial(&key.host, key.port)
+                .await
+                .map_err(|e| super::dial_error(&origin, e))?,
+            // Forward mode: the connection is to the proxy, the requests name the server.
+            Some(proxy) if forwards(proxy, key) => {
+                let target = super::authority(&key.host, key.port);
+                super::tunnel::dial(&*self.dialer, proxy, &target).await?
+            }
+            Some(proxy) => super::tunnel::tunnel(&*self.dialer, proxy, &key.host, key.port).await?,
+        };
         let io = if key.tls {
             self.tls(key, io).await?
         } else {
@@ -201,7 +244,14 @@ impl HyperConnector {
             .handshake::<_, Full<Bytes>>(HyperIo(io))
             .await
             .map_err(|e| hyper_error(&format!("connecting to {origin}"), e))?;
-        record!(self.logger, debug, "new HTTP connection to {origin}");
+        match proxy {
+            Some(proxy) => record!(
+                self.logger,
+                debug,
+                "new HTTP connection to {origin} through proxy {proxy}"
+            ),
+            None => record!(self.logger, debug, "new HTTP connection to {origin}"),
+        }
         let logger = self.logger.clone();
         self.spawner.spawn(Box::pin(async move {
             match connection.await {
@@ -268,9 +318,23 @@ impl HttpConnector for HyperConnector {
         if key.tls {
             return Err(no_tls_error(&key));
         }
-        let request = prepare(request, &self.logger)?;
+        let forward = self
+            .proxies
+            .proxy_for_origin(key.tls, &key.host, key.port)
+            .filter(|proxy| forwards(proxy, &key));
+        let request = prepare(request, forward, &self.logger)?;
         let (sender, response) = self.send(&key, request, &what).await?;
         let (parts, body) = response.into_parts();
+        if let Some(proxy) = forward {
+            if let Some(refusal) = proxy_refusal(&parts, proxy) {
+                return Err(ProxyError {
+                    proxy: proxy.to_string(),
+                    target: super::authority(&key.host, key.port),
+                    kind: refusal,
+                }
+                .into());
+            }
+        }
         if content_length(&parts.headers).is_some_and(|len| len > max_body as u64) {
             return Err(too_large(&what, max_body));
         }
@@ -378,10 +442,36 @@ impl Pool {
     }
 }
 
-/// Makes the request ready for hyper's HTTP/1.1 client: `Host` set, origin-form target,
-/// no `Accept-Encoding`.
+/// Whether requests to `key` through `proxy` are forwarded (plain HTTP through an HTTP
+/// proxy) rather than tunnelled.
+fn forwards(proxy: &Proxy, key: &PoolKey) -> bool {
+    proxy.scheme() == ProxyScheme::Http && !key.tls
+}
+
+/// In forward mode, whether the answer is the proxy's own refusal rather than the server's:
+/// a 407, any answer that asks for proxy credentials (`Proxy-Authenticate`), or, when the
+/// request carried proxy credentials, a 401 that asks for credentials (`WWW-Authenticate`):
+/// tinyproxy's answer to wrong ones. Engine.IO servers send neither header; other
+/// statuses pass through as the server's.
+fn proxy_refusal(parts: &http::response::Parts, proxy: &Proxy) -> Option<ProxyErrorKind> {
+    let status = parts.status;
+    let refused = status == http::StatusCode::PROXY_AUTHENTICATION_REQUIRED
+        || parts.headers.contains_key(PROXY_AUTHENTICATE)
+        || (status == http::StatusCode::UNAUTHORIZED
+            && proxy.credentials().is_some()
+            && parts.headers.contains_key(WWW_AUTHENTICATE));
+    refused.then(|| ProxyErrorKind::HttpStatus {
+        status: status.as_u16(),
+        reason: status.canonical_reason().unwrap_or("").to_owned(),
+    })
+}
+
+/// Makes the request ready for hyper's HTTP/1.1 client: `Host` set, no `Accept-Encoding`,
+/// and the target in origin form, or, for a request `forward`ed by an HTTP proxy, in
+/// absolute form (without any user info) with the proxy's credentials.
 fn prepare(
     request: Request<Bytes>,
+    forward: Option<&Proxy>,
     logger: &Logger,
 ) -> Result<Request<Full<Bytes>>, ConnectorError> {
     let (mut parts, body) = request.into_parts();
@@ -410,7 +500,30 @@ fn prepare(
         Some(pq) if !pq.as_str().is_empty() => pq.clone(),
         _ => PathAndQuery::from_static("/"),
     };
-    parts.uri = Uri::from(target);
+    parts.uri = match forward {
+        None => Uri::from(target),
+        Some(proxy) => {
+            let authority = parts
+                .uri
+                .authority()
+                .map_or("", |a| a.as_str().rsplit('@').next().unwrap_or(""));
+            if let Some(auth) = proxy.basic_auth() {
+                parts.headers.insert(PROXY_AUTHORIZATION, auth);
+            }
+            Uri::builder()
+                .scheme("http")
+                .authority(authority)
+                .path_and_query(target)
+                .build()
+                .map_err(|e| {
+                    ConnectorError::new(
+                        ConnectorErrorKind::Other,
+                        format!("requesting {}: invalid URL", parts.uri),
+                        Some(Box::new(e)),
+                    )
+                })?
+        }
+    };
     Ok(Request::from_parts(parts, Full::new(body)))
 }
 
@@ -575,7 +688,7 @@ mod tests {
             .header("x-custom", "1")
             .body(Bytes::from_static(b"4hello"))
             .unwrap();
-        let req = prepare(req, &Logger::default()).unwrap();
+        let req = prepare(req, None, &Logger::default()).unwrap();
         assert_eq!(req.uri().to_string(), "/engine.io/?EIO=4&sid=x");
         assert_eq!(req.headers()[HOST], "127.0.0.1:5000");
         assert_eq!(req.headers()["x-custom"], "1");
@@ -588,7 +701,7 @@ mod tests {
             .header(HOST, "other.example")
             .body(Bytes::new())
             .unwrap();
-        let req = prepare(req, &Logger::default()).unwrap();
+        let req = prepare(req, None, &Logger::default()).unwrap();
         assert_eq!(req.uri().to_string(), "/");
         assert_eq!(req.headers()[HOST], "other.example");
     }

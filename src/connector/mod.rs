@@ -17,12 +17,21 @@
 //! - `TlsConfig` and `connect_tls` (feature `rustls`): one
 //!   `Arc<rustls::ClientConfig>` shared by HTTPS and WSS.
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::io::{AsyncRead, AsyncWrite};
+
+use crate::rt::Io;
+
 mod api;
 mod http;
+mod proxy;
 #[cfg(feature = "surf")]
 mod surf;
 #[cfg(feature = "rustls")]
 mod tls;
+mod tunnel;
 mod websocket;
 mod ws_handshake;
 
@@ -31,6 +40,7 @@ pub use self::api::{
     WsMessage, join_websocket,
 };
 pub use self::http::HyperConnector;
+pub use self::proxy::{Proxy, ProxyError, ProxyErrorKind, ProxyRules, ProxyScheme, ProxyUrlError};
 #[cfg(feature = "surf")]
 pub use self::surf::SurfConnector;
 #[cfg(feature = "rustls")]
@@ -61,6 +71,53 @@ fn authority(host: &str, port: u16) -> String {
         format!("[{host}]:{port}")
     } else {
         format!("{host}:{port}")
+    }
+}
+
+/// A stream that yields `rest` before what `io` reads: the bytes that came after the
+/// handshake's answer.
+pub(super) struct Prefixed {
+    rest: Vec<u8>,
+    at: usize,
+    io: Box<dyn Io>,
+}
+
+impl Prefixed {
+    pub(super) fn new(rest: Vec<u8>, io: Box<dyn Io>) -> Prefixed {
+        Prefixed { rest, at: 0, io }
+    }
+}
+
+impl AsyncRead for Prefixed {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        if let Some(left) = this.rest.get(this.at..).filter(|l| !l.is_empty()) {
+            let n = left.len().min(buf.len());
+            buf[..n].copy_from_slice(&left[..n]);
+            this.at += n;
+            return Poll::Ready(Ok(n));
+        }
+        Pin::new(&mut this.io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Prefixed {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_close(cx)
     }
 }
 

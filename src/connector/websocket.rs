@@ -15,14 +15,14 @@ use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use async_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 use bytes::Bytes;
-use futures::io::{AsyncRead, AsyncWrite};
 use futures::{Sink, SinkExt, Stream, StreamExt, ready};
 use http::Request;
 
+use super::Prefixed;
 use super::ws_handshake::{handshake, handshake_request};
 use crate::ByteStr;
 use crate::connector::{
-    ConnectorError, ConnectorErrorKind, WebSocketConnector, WsConnection, WsMessage,
+    ConnectorError, ConnectorErrorKind, ProxyRules, WebSocketConnector, WsConnection, WsMessage,
 };
 use crate::proto::Frame;
 use crate::rt::{Dialer, Io};
@@ -58,12 +58,14 @@ pub struct TungsteniteConnector {
     dialer: Arc<dyn Dialer>,
     #[cfg(feature = "rustls")]
     tls: Arc<rustls::ClientConfig>,
+    proxies: ProxyRules,
     logger: Logger,
 }
 
 impl fmt::Debug for TungsteniteConnector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TungsteniteConnector")
+            .field("proxies", &self.proxies)
             .finish_non_exhaustive()
     }
 }
@@ -97,8 +99,27 @@ impl TungsteniteConnector {
             dialer,
             #[cfg(feature = "rustls")]
             tls: super::tls::default_config(),
+            proxies: ProxyRules::none(),
             logger: Logger::default(),
         }
+    }
+
+    /// Opens WebSockets through the proxies `rules` choose (none by default). Through an
+    /// HTTP proxy, a WebSocket (`ws://` or `wss://`) goes through a `CONNECT` tunnel;
+    /// through SOCKS5, through a SOCKS5 connection. For `wss://`, TLS runs to the server
+    /// inside the tunnel and checks the server's certificate, not the proxy's.
+    ///
+    /// ```
+    /// use engineio::connector::{ProxyRules, TungsteniteConnector};
+    /// use engineio::rt::Runtime;
+    ///
+    /// let rt = Runtime::from_features();
+    /// let ws = TungsteniteConnector::new(rt.dialer().clone()).with_proxy(ProxyRules::from_env());
+    /// # let _ = ws;
+    /// ```
+    pub fn with_proxy(mut self, rules: ProxyRules) -> TungsteniteConnector {
+        self.proxies = rules;
+        self
     }
 
     /// Logs through the client's logger (`ClientBuilder::logger`, `log_target`).
@@ -171,11 +192,22 @@ impl WebSocketConnector for TungsteniteConnector {
             return Err(no_tls_error(&super::authority(&host, port)));
         }
 
-        let io = self
-            .dialer
-            .dial(&host, port)
-            .await
-            .map_err(|e| super::dial_error(&url, e))?;
+        let io = match self.proxies.proxy_for_origin(tls, &host, port) {
+            None => self
+                .dialer
+                .dial(&host, port)
+                .await
+                .map_err(|e| super::dial_error(&url, e))?,
+            Some(proxy) => {
+                let io = super::tunnel::tunnel(&*self.dialer, proxy, &host, port).await?;
+                record!(
+                    self.logger,
+                    debug,
+                    "{url}: tunnel open through proxy {proxy}"
+                );
+                io
+            }
+        };
         let io = if tls { self.tls(&host, io).await? } else { io };
 
         // tungstenite reads into a buffer of `read_buffer_size` (128 KiB by default) that
@@ -194,7 +226,7 @@ impl WebSocketConnector for TungsteniteConnector {
         let io: Box<dyn Io> = if rest.is_empty() {
             io
         } else {
-            Box::new(Prefixed { rest, at: 0, io })
+            Box::new(Prefixed::new(rest, io))
         };
         let stream = WebSocketStream::from_raw_socket(io, Role::Client, Some(config)).await;
         record!(self.logger, debug, "WebSocket connected to {url}");
@@ -204,47 +236,6 @@ impl WebSocketConnector for TungsteniteConnector {
             url,
             logger: self.logger.clone(),
         }))
-    }
-}
-
-/// A stream that yields `rest` before what `io` reads: the bytes that came after the
-/// handshake's answer.
-struct Prefixed {
-    rest: Vec<u8>,
-    at: usize,
-    io: Box<dyn Io>,
-}
-
-impl AsyncRead for Prefixed {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<std::io::Result<usize>> {
-        let this = &mut *self;
-        if let Some(left) = this.rest.get(this.at..).filter(|l| !l.is_empty()) {
-            let n = left.len().min(buf.len());
-            buf[..n].copy_from_slice(&left[..n]);
-            this.at += n;
-            return Poll::Ready(Ok(n));
-        }
-        Pin::new(&mut this.io).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Prefixed {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_close(cx)
     }
 }
 
