@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Install the real Engine.IO servers used by the interop tests:
+# Install the real Engine.IO servers used by the interop tests, and the real proxies:
 #   tests/servers/node    engine.io (npm, pinned by package-lock.json) via `npm ci`
 #   tests/servers/python  python-engineio + aiohttp + uvicorn (PyPI, pinned by
 #                         requirements.txt) into tests/servers/python/.venv
+#   tinyproxy, microsocks the HTTP and SOCKS5 proxies of tests/proxies.rs, from Debian's
+#                         packages (apt-get; needs root), when not on the PATH already
 #
 # Idempotent and fast when everything is already installed: each side keeps a
 # stamp (hash of its lock/requirements file + interpreter version) and is only
@@ -12,6 +14,7 @@
 #   --force         reinstall even if the stamps match
 #   --node-only     only the node server
 #   --python-only   only the python server
+# The proxies are installed unless --node-only or --python-only is given.
 # Environment: PYTHON (default python3) is used to create the venv.
 set -euo pipefail
 
@@ -25,12 +28,13 @@ PYTHON="${PYTHON:-python3}"
 force=0
 do_node=1
 do_python=1
+do_proxies=1
 for arg in "$@"; do
   case "$arg" in
     --force) force=1 ;;
-    --node-only) do_python=0 ;;
-    --python-only) do_node=0 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --node-only) do_python=0; do_proxies=0 ;;
+    --python-only) do_node=0; do_proxies=0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "test-servers-setup: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -102,6 +106,30 @@ if [ "$do_python" = 1 ]; then
     echo "req=$(hash_of "$req") $("$VENV/bin/python" --version 2>&1)" > "$stamp_file"
     version=$("$VENV/bin/python" -c 'from importlib.metadata import version as v; print(v("python-engineio"), v("aiohttp"), v("uvicorn"))')
     say "python: installed python-engineio/aiohttp/uvicorn $version in $(since "$t")"
+  fi
+fi
+
+# ------------------------------------------------------------- proxies
+if [ "$do_proxies" = 1 ]; then
+  if command -v tinyproxy >/dev/null 2>&1 && command -v microsocks >/dev/null 2>&1; then
+    say "proxies: tinyproxy and microsocks already installed"
+  else
+    t=$(now)
+    command -v apt-get >/dev/null 2>&1 || die "tinyproxy and microsocks are needed (Debian: apt-get install tinyproxy microsocks)"
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    say "proxies: apt-get install tinyproxy microsocks"
+    # The package lists may be missing or stale on a fresh machine: update and retry.
+    if ! $sudo apt-get install -y -qq --no-install-recommends tinyproxy microsocks >/dev/null 2>&1; then
+      $sudo apt-get update -qq
+      $sudo apt-get install -y -qq --no-install-recommends tinyproxy microsocks >/dev/null
+    fi
+    # The package may start a system-wide tinyproxy; the tests start their own.
+    if command -v service >/dev/null 2>&1; then
+      $sudo service tinyproxy stop >/dev/null 2>&1 || true
+    fi
+    say "proxies: installed in $(since "$t")"
   fi
 fi
 

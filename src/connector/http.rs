@@ -126,8 +126,9 @@ impl HyperConnector {
     /// Through an HTTP proxy, `http://` requests are forwarded (the request line carries
     /// the whole URL, with `Proxy-Authorization` when the proxy URL has credentials), and
     /// `https://` requests go through a `CONNECT` tunnel, TLS running to the server inside
-    /// it. Through SOCKS5, every request goes through a tunnel. Connections through a proxy
-    /// are pooled like direct ones.
+    /// it. Through SOCKS5, every request goes through a tunnel. Tunnels are pooled like
+    /// direct connections; forwarded requests each take a new connection to the proxy, since
+    /// some proxies (tinyproxy) close it after each answer without saying so.
     ///
     /// ```
     /// use engineio::connector::{HyperConnector, Proxy, ProxyRules};
@@ -339,7 +340,12 @@ impl HttpConnector for HyperConnector {
             return Err(too_large(&what, max_body));
         }
         let body = read_body(body, max_body, &what).await?;
-        self.release(key, sender);
+        // A connection to a forwarding proxy is not reused: tinyproxy, for one, closes it
+        // after each answer without saying so (no `Connection: close`), and a request
+        // written into it then is lost. Tunnels (CONNECT, SOCKS5) are pooled.
+        if forward.is_none() {
+            self.release(key, sender);
+        }
         Ok(Response::from_parts(parts, body))
     }
 }

@@ -11,7 +11,7 @@ use futures::{AsyncReadExt, AsyncWriteExt};
 
 use super::proxy::{Proxy, ProxyError, ProxyErrorKind, ProxyScheme};
 use super::ws_handshake::{HeadEnd, find_head_end};
-use super::{ConnectorError, Prefixed};
+use super::{ConnectorError, ConnectorErrorKind, Prefixed};
 use crate::rt::{Dialer, Io};
 
 /// A stream to `host:port` through `proxy`, ready for TLS or for the request.
@@ -31,25 +31,33 @@ pub(super) async fn tunnel(
     let result = match proxy.scheme() {
         ProxyScheme::Http => http_connect(io, proxy, &target).await,
         ProxyScheme::Socks5 => {
-            // The client resolves the name; the proxy gets an address.
-            let ip = match host.parse::<IpAddr>() {
-                Ok(ip) => ip,
-                Err(_) => dialer
-                    .resolve(host, port)
-                    .await
-                    .map_err(|e| {
-                        fail(ProxyErrorKind::Protocol(format!(
-                            "{host} did not resolve here (use socks5h:// to let the proxy \
-                             resolve it): {e}"
-                        )))
-                    })?
-                    .first()
-                    .ok_or_else(|| {
-                        fail(ProxyErrorKind::Protocol(format!("{host} has no address")))
-                    })?
-                    .ip(),
+            // The client resolves the name; the proxy gets an address. Each address is
+            // tried in turn while the proxy says it cannot reach it (`localhost` may be
+            // ::1 first for a server on 127.0.0.1 only).
+            let ips = match host.parse::<IpAddr>() {
+                Ok(ip) => vec![ip],
+                Err(_) => resolve(dialer, host, port).await.map_err(|why| {
+                    ConnectorError::new(
+                        ConnectorErrorKind::Connect,
+                        format!("connecting to {target} through proxy {proxy}: {why}"),
+                        None,
+                    )
+                })?,
             };
-            socks5(io, proxy, &SocksTarget::Ip(ip), port).await
+            let mut io = Some(io);
+            let mut result = Err(ProxyErrorKind::SocksReply(4));
+            for (i, ip) in ips.iter().enumerate() {
+                let io = match io.take() {
+                    Some(io) => io,
+                    None => dial(dialer, proxy, &target).await?,
+                };
+                result = socks5(io, proxy, &SocksTarget::Ip(*ip), port).await;
+                let unreachable = matches!(result, Err(ProxyErrorKind::SocksReply(3..=5)));
+                if !unreachable || i + 1 == ips.len() {
+                    break;
+                }
+            }
+            result
         }
         ProxyScheme::Socks5h => {
             let target = match host.parse::<IpAddr>() {
@@ -60,6 +68,17 @@ pub(super) async fn tunnel(
         }
     };
     result.map_err(|kind| fail(kind).into())
+}
+
+/// The addresses of `host`, or why there are none.
+async fn resolve(dialer: &dyn Dialer, host: &str, port: u16) -> Result<Vec<IpAddr>, String> {
+    let addrs = dialer.resolve(host, port).await.map_err(|e| {
+        format!("{host} did not resolve here (socks5h:// lets the proxy resolve it): {e}")
+    })?;
+    if addrs.is_empty() {
+        return Err(format!("{host} has no address"));
+    }
+    Ok(addrs.iter().map(|a| a.ip()).collect())
 }
 
 /// Opens the TCP connection to the proxy itself; a proxy that cannot be reached is a

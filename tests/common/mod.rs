@@ -6,10 +6,12 @@
 pub mod counted;
 pub mod embedded;
 pub mod harness;
+pub mod proxies;
 pub mod proxy;
 pub mod raw;
 pub mod rss;
 pub mod rules;
+pub mod tls;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
