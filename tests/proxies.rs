@@ -511,6 +511,45 @@ fn a_proxy_that_is_down_is_named() {
     });
 }
 
+/// A server that is down behind a working proxy: the proxy's own answer, typed (tinyproxy
+/// answers forwarded requests with "500 Unable to connect" and refuses CONNECT the same
+/// way; microsocks replies "connection refused"), never a hang.
+#[test]
+fn a_server_that_is_down_behind_the_proxy() {
+    let (rt, runtime) = tokio_runtime();
+    let down = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let http = tinyproxy();
+    let socks = microsocks();
+    rt.block_on(async {
+        for transports in TRANSPORTS {
+            let connect = |proxy: String| {
+                let eio = AsyncClient::builder()
+                    .runtime(runtime.clone())
+                    .transports(transports)
+                    .proxy(&proxy)
+                    .build()
+                    .unwrap();
+                async move { eio.connect(&format!("http://127.0.0.1:{down}")).await }
+            };
+            let e = proxy_error(connect(http.url()).await);
+            assert!(
+                matches!(&e.kind, ProxyErrorKind::HttpStatus { status: 500, reason } if reason == "Unable to connect"),
+                "{transports:?}: {e:?}"
+            );
+            assert_eq!(e.target, format!("127.0.0.1:{down}"));
+            let e = proxy_error(connect(socks.url()).await);
+            assert!(
+                matches!(e.kind, ProxyErrorKind::SocksReply(_)),
+                "{transports:?}: {e:?}"
+            );
+        }
+    });
+}
+
 /// A proxy that accepts the connection and never answers: the request timeout bounds its
 /// handshake; no hang.
 #[test]

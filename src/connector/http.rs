@@ -15,7 +15,7 @@ use bytes::{Bytes, BytesMut};
 use futures::FutureExt;
 use futures::io::{AsyncRead, AsyncWrite};
 use http::header::{
-    ACCEPT_ENCODING, CONTENT_LENGTH, HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION,
+    ACCEPT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION,
     WWW_AUTHENTICATE,
 };
 use http::uri::PathAndQuery;
@@ -455,20 +455,34 @@ fn forwards(proxy: &Proxy, key: &PoolKey) -> bool {
 }
 
 /// In forward mode, whether the answer is the proxy's own refusal rather than the server's:
-/// a 407, any answer that asks for proxy credentials (`Proxy-Authenticate`), or, when the
-/// request carried proxy credentials, a 401 that asks for credentials (`WWW-Authenticate`):
-/// tinyproxy's answer to wrong ones. Engine.IO servers send neither header; other
-/// statuses pass through as the server's.
+///
+/// - a 407, or any answer that asks for proxy credentials (`Proxy-Authenticate`);
+/// - when the request carried proxy credentials, a 401 that asks for credentials
+///   (`WWW-Authenticate`): tinyproxy's answer to wrong ones;
+/// - an error status with an HTML page: Engine.IO servers answer errors in JSON or plain
+///   text, proxies (tinyproxy's "500 Unable to connect", squid's 403 and 503) in HTML.
+///
+/// Other answers pass through as the server's.
 fn proxy_refusal(parts: &http::response::Parts, proxy: &Proxy) -> Option<ProxyErrorKind> {
     let status = parts.status;
+    let html = parts
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/html"));
     let refused = status == http::StatusCode::PROXY_AUTHENTICATION_REQUIRED
         || parts.headers.contains_key(PROXY_AUTHENTICATE)
         || (status == http::StatusCode::UNAUTHORIZED
             && proxy.credentials().is_some()
-            && parts.headers.contains_key(WWW_AUTHENTICATE));
-    refused.then(|| ProxyErrorKind::HttpStatus {
+            && parts.headers.contains_key(WWW_AUTHENTICATE))
+        || (html && (status.is_client_error() || status.is_server_error()));
+    let reason = match parts.extensions.get::<hyper::ext::ReasonPhrase>() {
+        Some(phrase) => String::from_utf8_lossy(phrase.as_bytes()).into_owned(),
+        None => status.canonical_reason().unwrap_or("").to_owned(),
+    };
+    refused.then_some(ProxyErrorKind::HttpStatus {
         status: status.as_u16(),
-        reason: status.canonical_reason().unwrap_or("").to_owned(),
+        reason,
     })
 }
 
@@ -710,6 +724,92 @@ mod tests {
         let req = prepare(req, None, &Logger::default()).unwrap();
         assert_eq!(req.uri().to_string(), "/");
         assert_eq!(req.headers()[HOST], "other.example");
+    }
+
+    fn answer(
+        status: u16,
+        headers: &[(&str, &str)],
+        reason: Option<&'static str>,
+    ) -> http::response::Parts {
+        let mut builder = Response::builder().status(status);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let (mut parts, ()) = builder.body(()).unwrap().into_parts();
+        if let Some(reason) = reason {
+            parts
+                .extensions
+                .insert(hyper::ext::ReasonPhrase::from_static(reason.as_bytes()));
+        }
+        parts
+    }
+
+    #[test]
+    fn forwarded_answers_are_the_proxys_only_when_they_say_so() {
+        let with_credentials = Proxy::parse("http://u:p@proxy:3128").unwrap();
+        let without = Proxy::parse("http://proxy:3128").unwrap();
+        let refusal = |parts: &http::response::Parts, proxy: &Proxy| {
+            proxy_refusal(parts, proxy).map(|kind| match kind {
+                ProxyErrorKind::HttpStatus { status, reason } => (status, reason),
+                other => panic!("{other:?}"),
+            })
+        };
+        let auth_required = answer(407, &[("proxy-authenticate", "Basic")], None);
+        assert_eq!(
+            refusal(&auth_required, &without),
+            Some((407, "Proxy Authentication Required".into()))
+        );
+        // tinyproxy's answer to wrong credentials.
+        let tiny_401 = answer(
+            401,
+            &[("www-authenticate", "Basic realm=\"Tinyproxy\"")],
+            None,
+        );
+        assert_eq!(
+            refusal(&tiny_401, &with_credentials),
+            Some((401, "Unauthorized".into()))
+        );
+        assert_eq!(refusal(&tiny_401, &without), None);
+        // python-engineio refusing a connection: the server's, not the proxy's.
+        let server_401 = answer(401, &[("content-type", "application/json")], None);
+        assert_eq!(refusal(&server_401, &with_credentials), None);
+        let node_400 = answer(400, &[("content-type", "application/json")], None);
+        assert_eq!(refusal(&node_400, &without), None);
+        // An HTML error page: the proxy's, with its own reason phrase.
+        let down = answer(
+            500,
+            &[("content-type", "text/html; charset=utf-8")],
+            Some("Unable to connect"),
+        );
+        assert_eq!(
+            refusal(&down, &without),
+            Some((500, "Unable to connect".into()))
+        );
+        let ok_html = answer(200, &[("content-type", "text/html")], None);
+        assert_eq!(refusal(&ok_html, &without), None);
+    }
+
+    #[test]
+    fn prepare_forwards_in_absolute_form_with_the_proxys_credentials() {
+        let proxy = Proxy::parse("http://aladdin:opensesame@proxy:3128").unwrap();
+        let req = Request::get("http://user:pw@127.0.0.1:5000/engine.io/?EIO=4&transport=polling")
+            .body(Bytes::new())
+            .unwrap();
+        let req = prepare(req, Some(&proxy), &Logger::default()).unwrap();
+        assert_eq!(
+            req.uri().to_string(),
+            "http://127.0.0.1:5000/engine.io/?EIO=4&transport=polling"
+        );
+        assert_eq!(req.headers()[HOST], "127.0.0.1:5000");
+        assert_eq!(
+            req.headers()[PROXY_AUTHORIZATION],
+            "Basic YWxhZGRpbjpvcGVuc2VzYW1l"
+        );
+        let req = Request::get("http://h/").body(Bytes::new()).unwrap();
+        let plain = Proxy::parse("http://proxy:3128").unwrap();
+        let req = prepare(req, Some(&plain), &Logger::default()).unwrap();
+        assert_eq!(req.uri().to_string(), "http://h/");
+        assert!(!req.headers().contains_key(PROXY_AUTHORIZATION));
     }
 
     #[test]
