@@ -601,8 +601,8 @@ fn a_proxy_that_blocks_websockets() {
     let (rt, runtime) = tokio_runtime();
     let server = Server::start(ServerKind::Node, &PING);
     let proxy = RealProxy::tinyproxy(TinyproxyConfig {
-        credentials: None,
         connect_ports: vec![443],
+        ..TinyproxyConfig::default()
     });
     let builder = || {
         AsyncClient::builder()
@@ -656,6 +656,49 @@ fn a_proxy_that_blocks_websockets() {
         assert_eq!(eio.transport(), Some(TransportKind::Polling));
         eio.disconnect().await.unwrap();
     });
+}
+
+/// A proxy that refuses long-polling (tinyproxy filtering `transport=polling` URLs) but
+/// lets WebSockets through its tunnels: the default connect fails with the proxy's 403,
+/// unless `try_all_transports`, which then connects over WebSocket.
+#[test]
+fn a_proxy_that_blocks_polling() {
+    let (rt, runtime) = tokio_runtime();
+    let server = Server::start(ServerKind::Node, &PING);
+    let proxy = RealProxy::tinyproxy(TinyproxyConfig {
+        filter: Some("transport=polling"),
+        ..TinyproxyConfig::default()
+    });
+    let builder = || {
+        AsyncClient::builder()
+            .runtime(runtime.clone())
+            .proxy(&proxy.url())
+    };
+    rt.block_on(async {
+        let eio = builder().build().unwrap();
+        let e = proxy_error(eio.connect(&server.url()).await);
+        assert!(
+            matches!(&e.kind, ProxyErrorKind::HttpStatus { status: 403, reason } if reason == "Filtered"),
+            "{e:?}"
+        );
+
+        let eio = builder().try_all_transports(true).build().unwrap();
+        eio.connect(&server.url()).await.unwrap();
+        assert_eq!(eio.transport(), Some(TransportKind::WebSocket));
+        let mut events = eio.events();
+        eio.send("over the tunnel").await.unwrap();
+        assert_eq!(
+            next_message(&eio, &mut events, "polling blocked").await,
+            Payload::from("over the tunnel")
+        );
+        eio.disconnect().await.unwrap();
+    });
+    assert_eq!(
+        proxy.log_count(&format!("CONNECT 127.0.0.1:{} ", server.port)),
+        1,
+        "{}",
+        proxy.log()
+    );
 }
 
 /// `remember_upgrade`: after a session that upgraded through the proxy, the next connect

@@ -452,10 +452,19 @@ impl ClientBuilder {
         self
     }
 
-    /// With [`Transports::WebSocket`]: when the WebSocket cannot be opened (refused,
-    /// blocked by a proxy or firewall, timed out), connect over long-polling instead, and
-    /// upgrade to WebSocket later if the server offers it (engine.io-client's
-    /// `tryAllTransports`). Off by default: a WebSocket-only connect that fails, fails.
+    /// When the first transport cannot connect, try the other (engine.io-client's
+    /// `tryAllTransports`). Off by default: a connect that fails, fails.
+    ///
+    /// - With [`Transports::WebSocket`]: when the WebSocket cannot be opened (refused,
+    ///   blocked by a proxy or firewall, timed out), connect over long-polling instead, and
+    ///   upgrade to WebSocket later if the server offers it.
+    /// - With the default [`Transports::Upgrade`]: when the long-polling handshake fails,
+    ///   connect over WebSocket only. If that fails too, `connect` returns the polling
+    ///   attempt's error.
+    ///
+    /// A failure that is the Engine.IO server's own answer (an HTTP error with an
+    /// Engine.IO error message: its connect handler refused, say) is not tried again on
+    /// the other transport. Each attempt has its own request timeout.
     ///
     /// ```
     /// use engineio::{AsyncClient, Transports};

@@ -128,6 +128,17 @@ pub(crate) struct Shared {
     websocket_worked: Arc<AtomicBool>,
 }
 
+/// Whether a connect that failed this way may succeed over the other transport: not when
+/// the Engine.IO server itself refused it with an error of its own (its connect handler
+/// said no, or the request was bad); yes for everything the network, a proxy or a
+/// firewall may have caused.
+fn worth_another_transport(failure: &TransportFailure) -> bool {
+    match failure {
+        TransportFailure::Http(e) => e.code.is_none() && e.message.is_none(),
+        _ => true,
+    }
+}
+
 /// Where a connection's handlers run.
 pub(crate) enum DispatchOn {
     /// A task on the client's runtime, per connection (`AsyncClient`).
@@ -414,28 +425,42 @@ impl AsyncClient {
     pub(crate) async fn connect_and_wait(&self, url: &str, for_handler: bool) -> Result<(), Error> {
         let shared = &self.inner.shared;
         let cfg = &shared.config;
+        let remembered = cfg.remember_upgrade && shared.websocket_worked.load(Ordering::Relaxed);
         let (first, fallback) = match cfg.session.transports {
             Transports::WebSocket if cfg.try_all_transports => {
                 (Transports::WebSocket, Some(Transports::Upgrade))
             }
-            Transports::Upgrade
-                if cfg.remember_upgrade && shared.websocket_worked.load(Ordering::Relaxed) =>
-            {
-                (Transports::WebSocket, Some(Transports::Upgrade))
+            Transports::Upgrade if remembered => (Transports::WebSocket, Some(Transports::Upgrade)),
+            Transports::Upgrade if cfg.try_all_transports => {
+                (Transports::Upgrade, Some(Transports::WebSocket))
             }
             transports => (transports, None),
         };
-        match (self.connect_once(url, first, for_handler).await, fallback) {
-            (Err(Error::Connect { failure, .. }), Some(next)) => {
-                record!(
-                    cfg.logger,
-                    info,
-                    "{url}: the WebSocket connection failed ({failure}); trying long-polling"
-                );
-                shared.websocket_worked.store(false, Ordering::Relaxed);
-                self.connect_once(url, next, for_handler).await
-            }
-            (result, _) => result,
+        let result = self.connect_once(url, first, for_handler).await;
+        let (Some(next), Err(Error::Connect { failure, .. })) = (fallback, &result) else {
+            return result;
+        };
+        if !worth_another_transport(failure) {
+            return result;
+        }
+        let (failed, other) = match first {
+            Transports::WebSocket => ("WebSocket", "long-polling"),
+            _ => ("long-polling", "WebSocket"),
+        };
+        record!(
+            cfg.logger,
+            info,
+            "{url}: connecting over {failed} failed ({failure}); trying {other}"
+        );
+        if first == Transports::WebSocket {
+            shared.websocket_worked.store(false, Ordering::Relaxed);
+        }
+        let second = self.connect_once(url, next, for_handler).await;
+        match (first, second) {
+            // Both failed: the polling attempt's failure says more (it is the usual way in,
+            // and the server's own error answers come that way).
+            (Transports::Upgrade, Err(Error::Connect { .. })) => result,
+            (_, second) => second,
         }
     }
 

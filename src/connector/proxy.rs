@@ -121,6 +121,14 @@ impl Proxy {
                 Some((user, password))
             }
         };
+        let socks = matches!(scheme, ProxyScheme::Socks5 | ProxyScheme::Socks5h);
+        if socks
+            && credentials
+                .as_ref()
+                .is_some_and(|(user, password)| user.len() > 255 || password.len() > 255)
+        {
+            return Err(fail("SOCKS5 user names and passwords are at most 255 bytes"));
+        }
         let default_port = match scheme {
             ProxyScheme::Http => 80,
             ProxyScheme::Socks5 | ProxyScheme::Socks5h => 1080,
@@ -645,6 +653,7 @@ mod tests {
             ("http://h:1/path", "path"),
             ("http://h o:1", "host"),
             ("http://u:%FF@h:1", "UTF-8"),
+            (&format!("socks5://u:{}@h:1", "p".repeat(256)), "255 bytes"),
         ] {
             let err = Proxy::parse(url).unwrap_err().to_string();
             assert!(err.contains(why), "{url}: {err}");

@@ -36,6 +36,10 @@ pub struct TinyproxyConfig {
     /// blocks WebSockets (`ws://` goes through `CONNECT`) while forwarded plain-HTTP polling
     /// still works.
     pub connect_ports: Vec<u16>,
+    /// A `Filter` of extended regular expressions over whole URLs (`FilterURLs On`):
+    /// forwarded requests that match are refused with "403 Filtered"; `CONNECT`s are not
+    /// filtered by URL.
+    pub filter: Option<&'static str>,
 }
 
 fn free_port() -> u16 {
@@ -86,6 +90,14 @@ impl RealProxy {
             }
             for port in &config.connect_ports {
                 conf.push_str(&format!("ConnectPort {port}\n"));
+            }
+            if let Some(filter) = config.filter {
+                let path = dir.join("filter");
+                std::fs::write(&path, format!("{filter}\n")).expect("the filter file");
+                conf.push_str(&format!(
+                    "Filter \"{}\"\nFilterURLs On\nFilterType ere\n",
+                    path.display()
+                ));
             }
             let path = dir.join("tinyproxy.conf");
             std::fs::write(&path, conf).expect("tinyproxy.conf");
