@@ -462,9 +462,10 @@ impl ClientBuilder {
     ///   connect over WebSocket only. If that fails too, `connect` returns the polling
     ///   attempt's error.
     ///
-    /// A failure that is the Engine.IO server's own answer (an HTTP error with an
-    /// Engine.IO error message: its connect handler refused, say) is not tried again on
-    /// the other transport. Each attempt has its own request timeout.
+    /// A failure that is the Engine.IO server's own answer (a 4xx with an Engine.IO error
+    /// message: its connect handler refused, say) is not tried again on the other
+    /// transport, nor is a connect that `disconnect` ended. Each attempt has its own
+    /// request timeout.
     ///
     /// ```
     /// use engineio::{AsyncClient, Transports};

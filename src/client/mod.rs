@@ -129,12 +129,16 @@ pub(crate) struct Shared {
 }
 
 /// Whether a connect that failed this way may succeed over the other transport: not when
-/// the Engine.IO server itself refused it with an error of its own (its connect handler
-/// said no, or the request was bad); yes for everything the network, a proxy or a
-/// firewall may have caused.
+/// the Engine.IO server itself refused it with an error of its own (a 4xx with an error
+/// message: its connect handler said no, or the request was bad); yes for everything the
+/// network, a proxy, a gateway or a firewall may have caused.
 fn worth_another_transport(failure: &TransportFailure) -> bool {
     match failure {
-        TransportFailure::Http(e) => e.code.is_none() && e.message.is_none(),
+        TransportFailure::Http(e) => {
+            let servers_own =
+                (400..500).contains(&e.status) && (e.code.is_some() || e.message.is_some());
+            !servers_own
+        }
         _ => true,
     }
 }
@@ -157,6 +161,9 @@ pub(crate) struct State {
     events: EventQueue,
     /// The end of the last connection, for a `wait` that comes after it was cleared.
     last_ended: Option<SharedFuture<oneshot::Receiver<()>>>,
+    /// How many times `disconnect` was called: a call during a connect that has a second
+    /// transport to try ends the whole connect, not just the attempt in progress.
+    disconnect_calls: u64,
 }
 
 /// One connection: its session, and who waits on it.
@@ -269,6 +276,7 @@ impl AsyncClient {
             conn: None,
             events: EventQueue::new(config.receive_buffer),
             last_ended: None,
+            disconnect_calls: 0,
         };
         AsyncClient {
             inner: Arc::new(Inner {
@@ -436,11 +444,13 @@ impl AsyncClient {
             }
             transports => (transports, None),
         };
+        let disconnects = lock(&shared.state).disconnect_calls;
         let result = self.connect_once(url, first, for_handler).await;
         let (Some(next), Err(Error::Connect { failure, .. })) = (fallback, &result) else {
             return result;
         };
-        if !worth_another_transport(failure) {
+        let disconnected = lock(&shared.state).disconnect_calls != disconnects;
+        if disconnected || !worth_another_transport(failure) {
             return result;
         }
         let (failed, other) = match first {
@@ -652,6 +662,7 @@ impl AsyncClient {
     pub async fn disconnect(&self) -> Result<(), Error> {
         let rx = {
             let mut state = lock(&self.inner.shared.state);
+            state.disconnect_calls += 1;
             let Some(conn) = &mut state.conn else {
                 return Ok(());
             };
