@@ -515,6 +515,8 @@ struct ServerState {
     /// Rules of the protocol the client broke, in the order seen.
     violations: Vec<String>,
     stall_handshake: bool,
+    /// Polling handshakes are answered with this status and body (`refuse_handshake`).
+    refuse_handshake: Option<(u16, String)>,
     stall_posts: bool,
     held_posts: Vec<(oneshot::Sender<HttpReply>, String, Bytes)>,
     held_handshakes: Vec<oneshot::Sender<HttpReply>>,
@@ -522,6 +524,10 @@ struct ServerState {
     refuse_websocket: Option<u16>,
     /// How long a WebSocket handshake takes.
     websocket_delay: Option<Duration>,
+    /// WebSocket handshakes are held unanswered (`hang_websocket`).
+    hang_websocket: bool,
+    /// The held WebSocket handshakes: each goes on when its sender fires.
+    held_websockets: Vec<oneshot::Sender<()>>,
     /// The client's frames wait: its WebSocket sink is not ready.
     stall_ws_writes: bool,
     ws_write_waiters: Vec<Waker>,
@@ -630,6 +636,19 @@ impl ScriptedServer {
         }
     }
 
+    /// Answers every polling handshake (a GET without a sid) with `status` and `body`
+    /// from now on: the Engine.IO server's own refusal with a body such as
+    /// `{"code":4,"message":"Forbidden"}`, or a proxy's with an empty or HTML one.
+    /// WebSocket opens and the requests of open sessions are not affected.
+    pub fn refuse_handshake(&self, status: u16, body: &str) {
+        self.state().refuse_handshake = Some((status, body.to_owned()));
+    }
+
+    /// Answers polling handshakes again: undoes [`refuse_handshake`](Self::refuse_handshake).
+    pub fn accept_handshake(&self) {
+        self.state().refuse_handshake = None;
+    }
+
     /// Stops pinging (as a server behind a stalled network seems to).
     pub fn silence(&self) {
         self.state().silent = true;
@@ -638,6 +657,37 @@ impl ScriptedServer {
     /// Refuses every WebSocket handshake with `status`.
     pub fn refuse_websocket(&self, status: u16) {
         self.state().refuse_websocket = Some(status);
+    }
+
+    /// Answers WebSocket handshakes again: undoes [`refuse_websocket`](Self::refuse_websocket).
+    pub fn accept_websocket(&self) {
+        self.state().refuse_websocket = None;
+    }
+
+    /// Holds every WebSocket handshake from now on unanswered, for as long as the client
+    /// waits (a server or proxy that swallows the upgrade request: only the client's own
+    /// timeout ends the wait). `false` stops holding and lets the held handshakes the
+    /// client still waits for go on, answered as usual. Polling is not affected.
+    pub fn hang_websocket(&self, on: bool) {
+        let held = {
+            let mut s = self.state();
+            s.hang_websocket = on;
+            if on {
+                return;
+            }
+            std::mem::take(&mut s.held_websockets)
+        };
+        for tx in held {
+            let _ = tx.send(());
+        }
+    }
+
+    /// How many WebSocket handshakes are held unanswered now (see
+    /// [`hang_websocket`](Self::hang_websocket)) and still awaited by the client.
+    pub fn held_websockets(&self) -> usize {
+        let mut s = self.state();
+        s.held_websockets.retain(|tx| !tx.is_canceled());
+        s.held_websockets.len()
     }
 
     /// Every WebSocket handshake takes `d` from now on.
@@ -851,6 +901,9 @@ impl ScriptedServer {
     fn get(&self, uri: &http::Uri) -> BoxFuture<'static, HttpReply> {
         let Some(sid) = query_param(uri, "sid") else {
             let mut s = self.state();
+            if let Some((status, body)) = s.refuse_handshake.clone() {
+                return Box::pin(futures::future::ready(response(status, body)));
+            }
             if s.stall_handshake {
                 let (tx, rx) = oneshot::channel();
                 s.held_handshakes.push(tx);
@@ -1123,7 +1176,24 @@ impl WebSocketConnector for ScriptedServer {
         _max_message: usize,
     ) -> Result<WsConnection, ConnectorError> {
         let line = format!("{} WS {}", self.ms(), request.uri().query().unwrap_or(""));
-        self.state().log.push(line);
+        let held = {
+            let mut s = self.state();
+            s.log.push(line);
+            s.hang_websocket.then(|| {
+                let (tx, rx) = oneshot::channel();
+                s.held_websockets.push(tx);
+                rx
+            })
+        };
+        if let Some(rx) = held {
+            if rx.await.is_err() {
+                return Err(ConnectorError::new(
+                    ConnectorErrorKind::Io,
+                    "the harness is gone",
+                    None,
+                ));
+            }
+        }
         let delay = self.state().websocket_delay;
         if let Some(d) = delay {
             self.shared.clock.sleep(d).await;

@@ -34,6 +34,15 @@ pub struct Network {
     pipes: Mutex<Vec<Weak<Pipe>>>,
     down: AtomicBool,
     dials: AtomicUsize,
+    websockets: Arc<WebSocketFilter>,
+}
+
+/// Whether the network lets WebSocket upgrade requests through, and those it stopped.
+#[derive(Default)]
+struct WebSocketFilter {
+    drop: AtomicBool,
+    /// The query of each request stopped, in order.
+    dropped: Mutex<Vec<String>>,
 }
 
 impl Network {
@@ -44,6 +53,7 @@ impl Network {
             pipes: Mutex::default(),
             down: AtomicBool::new(false),
             dials: AtomicUsize::new(0),
+            websockets: Arc::default(),
         })
     }
 
@@ -73,6 +83,21 @@ impl Network {
     /// The network is back.
     pub fn up(&self) {
         self.down.store(false, Ordering::SeqCst);
+    }
+
+    /// From now on (`true`), or no longer, the network resets every connection that
+    /// carries a WebSocket upgrade request as soon as the request arrives, before the
+    /// server sees it (a proxy or firewall that does not pass WebSockets); plain HTTP
+    /// requests go through. The client's WebSocket handshake fails with a reset.
+    pub fn drop_websockets(&self, on: bool) {
+        self.websockets.drop.store(on, Ordering::SeqCst);
+    }
+
+    /// The WebSocket upgrade requests [`drop_websockets`](Self::drop_websockets) stopped,
+    /// in order: the query of each (with a `sid` for an upgrade probe, without one for a
+    /// connection opened on WebSocket).
+    pub fn dropped_websockets(&self) -> Vec<String> {
+        lock(&self.websockets.dropped).clone()
     }
 
     /// How many connections were dialled (refused ones included).
@@ -106,8 +131,11 @@ impl Dialer for Network {
             pipe: pipe.clone(),
             client: false,
         };
-        self.exec
-            .spawn(Box::pin(serve(self.server.clone(), server_end)));
+        self.exec.spawn(Box::pin(serve(
+            self.server.clone(),
+            server_end,
+            self.websockets.clone(),
+        )));
         Ok(Box::new(PipeEnd { pipe, client: true }))
     }
 }
@@ -268,8 +296,8 @@ impl Drop for PipeEnd {
 // ----- the server's end: HTTP/1.1 and WebSocket ----------------------------------------
 
 /// Serves one connection: HTTP/1.1 requests one after the other (keep-alive), or a
-/// WebSocket after an upgrade.
-async fn serve(server: ScriptedServer, mut io: PipeEnd) {
+/// WebSocket after an upgrade (unless `websockets` drops it).
+async fn serve(server: ScriptedServer, mut io: PipeEnd, websockets: Arc<WebSocketFilter>) {
     let mut buf = Vec::new();
     loop {
         let Some((request, head_len)) = read_head(&mut io, &mut buf).await else {
@@ -293,6 +321,12 @@ async fn serve(server: ScriptedServer, mut io: PipeEnd) {
             .get(http::header::UPGRADE)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"))
         {
+            if websockets.drop.load(Ordering::SeqCst) {
+                let query = request.uri().query().unwrap_or("").to_owned();
+                lock(&websockets.dropped).push(query);
+                io.pipe.reset();
+                return;
+            }
             return websocket(server, io, request).await;
         }
         let (parts, ()) = request.into_parts();
