@@ -35,7 +35,7 @@ step() {
   printf '\n== %s\n' "$*"
 }
 
-step "test servers (node engine.io, python-engineio) from the package registries"
+step "test servers (node engine.io, python-engineio) and proxies (tinyproxy, microsocks) from the package registries"
 ./scripts/test-servers-setup.sh
 
 step "cargo fmt --check"
