@@ -127,7 +127,9 @@ impl Proxy {
                 .as_ref()
                 .is_some_and(|(user, password)| user.len() > 255 || password.len() > 255)
         {
-            return Err(fail("SOCKS5 user names and passwords are at most 255 bytes"));
+            return Err(fail(
+                "SOCKS5 user names and passwords are at most 255 bytes",
+            ));
         }
         let default_port = match scheme {
             ProxyScheme::Http => 80,
