@@ -23,9 +23,12 @@ pub enum DecodeError {
     InvalidHandshake(String),
     /// The first packet of a new session was not an open packet.
     ExpectedOpen,
-    /// The server framed its answer as Engine.IO protocol v3 (`97:0{…}`): it is an
-    /// engine.io 3.x server (socket.io 2.x), which does not speak v4.
+    /// The server framed its answer as Engine.IO protocol v3 (`97:0{…}`) while the client
+    /// was pinned to v4 (`Protocol::V4`): it is an engine.io 3.x server (socket.io 2.x).
     ProtocolV3,
+    /// A protocol v3 polling payload whose framing is broken (a bad length, a record
+    /// longer than the payload).
+    InvalidPayload(String),
 }
 
 impl fmt::Display for DecodeError {
@@ -46,6 +49,7 @@ impl fmt::Display for DecodeError {
             DecodeError::ProtocolV3 => f.write_str(
                 "the server speaks Engine.IO protocol v3 (engine.io 3.x / socket.io 2.x), not v4",
             ),
+            DecodeError::InvalidPayload(e) => write!(f, "malformed v3 payload: {e}"),
         }
     }
 }

@@ -163,7 +163,7 @@ pub use message::Payload;
 pub use reason::{DisconnectReason, HttpStatusError, ServerClose, TransportFailure};
 pub use stats::ConnectionStats;
 
-pub use url::{TransportKind, Transports, UrlError};
+pub use url::{Protocol, TransportKind, Transports, UrlError};
 
 /// The README's Rust examples, compiled and run as doc tests.
 #[cfg(doctest)]

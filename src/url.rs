@@ -181,6 +181,30 @@ impl Endpoint {
     /// The URL of a request on `transport`, with the session id once there is one and the
     /// cache-busting timestamp when given.
     pub fn uri(&self, transport: TransportKind, sid: Option<&str>, timestamp: Option<&str>) -> Uri {
+        self.uri_for(Protocol::V4, transport, sid, timestamp)
+    }
+
+    /// Like [`uri`](Self::uri), for protocol `protocol`: `EIO=3` for [`Protocol::V3`],
+    /// `EIO=4` otherwise.
+    ///
+    /// ```
+    /// use engineio::{Protocol, TransportKind};
+    /// use engineio::proto::Endpoint;
+    ///
+    /// let ep = Endpoint::parse("http://localhost:5000")?;
+    /// assert_eq!(
+    ///     ep.uri_for(Protocol::V3, TransportKind::Polling, None, None).query(),
+    ///     Some("EIO=3&transport=polling"),
+    /// );
+    /// # Ok::<(), engineio::UrlError>(())
+    /// ```
+    pub fn uri_for(
+        &self,
+        protocol: Protocol,
+        transport: TransportKind,
+        sid: Option<&str>,
+        timestamp: Option<&str>,
+    ) -> Uri {
         let scheme = match (transport, self.secure) {
             (TransportKind::Polling, false) => "http",
             (TransportKind::Polling, true) => "https",
@@ -193,7 +217,10 @@ impl Endpoint {
             s.push_str(&self.query);
             s.push('&');
         }
-        s.push_str("EIO=4&transport=");
+        s.push_str(match protocol {
+            Protocol::V3 => "EIO=3&transport=",
+            _ => "EIO=4&transport=",
+        });
         s.push_str(transport.as_str());
         if let Some(sid) = sid {
             s.push_str("&sid=");
@@ -222,6 +249,48 @@ fn push_encoded(out: &mut String, c: char, keep: impl Fn(char) -> bool) {
         let mut buf = [0u8; 4];
         for b in c.encode_utf8(&mut buf).bytes() {
             let _ = write!(out, "%{b:02X}");
+        }
+    }
+}
+
+/// Which Engine.IO protocol version a client speaks.
+///
+/// [`Auto`](Protocol::Auto), the default, speaks whichever the server does, with no second
+/// round trip for node's engine.io 3.x (which answers a v4 handshake in v3) and one for
+/// python-engineio 3.x (which refuses it, and is asked again in v3). See
+/// `ClientBuilder::protocol` for how the choice is made on each transport.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// v4 or v3, as the server speaks.
+    #[default]
+    Auto,
+    /// Protocol v3 only: engine.io 3.x (socket.io 2.x), python-engineio 3.x (python-socketio
+    /// 4.x), and v4 servers that allow v3 (node's `allowEIO3`).
+    V3,
+    /// Protocol v4 only: engine.io 4 and later (socket.io 3 and later), python-engineio 4
+    /// and later, engineioxide. A v3 server is an error
+    /// ([`DecodeError::ProtocolV3`](crate::DecodeError::ProtocolV3)).
+    V4,
+}
+
+impl Protocol {
+    /// `"3"` or `"4"` (`"auto"` for [`Auto`](Protocol::Auto)).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Auto => "auto",
+            Protocol::V3 => "3",
+            Protocol::V4 => "4",
+        }
+    }
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Protocol::Auto => f.write_str("auto"),
+            Protocol::V3 => f.write_str("v3"),
+            Protocol::V4 => f.write_str("v4"),
         }
     }
 }

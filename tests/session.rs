@@ -19,7 +19,10 @@ use engineio::{
 const OPEN_UPGRADE: &str = r#"0{"sid":"s1","upgrades":["websocket"],"pingInterval":300,"pingTimeout":200,"maxPayload":1000000}"#;
 const OPEN_POLLING: &str =
     r#"0{"sid":"s1","upgrades":[],"pingInterval":300,"pingTimeout":200,"maxPayload":1000000}"#;
-const OPEN_WS: &str = r#"0{"sid":"s1","upgrades":[],"pingInterval":300,"pingTimeout":200}"#;
+/// As every v4 server of today opens a WebSocket-only session: with `maxPayload` (an open
+/// packet without it is taken for a possible v3 server under `Protocol::Auto`).
+const OPEN_WS: &str =
+    r#"0{"sid":"s1","upgrades":[],"pingInterval":300,"pingTimeout":200,"maxPayload":1000000}"#;
 
 /// The client session and what a server would have seen of it (the GET and POST in
 /// flight, the WebSocket, the packets received, the events), on a fake clock.
@@ -246,8 +249,10 @@ fn websocket_only_opens_directly_and_needs_the_open_packet_first() {
 }
 
 #[test]
-fn a_v3_server_is_reported_as_such() {
-    let mut p = Pair::new(Transports::Upgrade);
+fn a_v3_server_is_reported_as_such_when_v4_is_pinned() {
+    let mut config = SessionConfig::default();
+    config.protocol = engineio::Protocol::V4;
+    let mut p = Pair::with_config(config);
     p.answer_get(
         r#"97:0{"sid":"x","upgrades":["websocket"],"pingInterval":25000,"pingTimeout":5000}"#,
     );

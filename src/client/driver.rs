@@ -448,11 +448,15 @@ impl Io {
             match t {
                 Transmit::Get { uri } if !closed => {
                     dlog!(self, trace, "GET {uri}");
-                    self.get = Some(self.request(Method::GET, uri, Bytes::new()));
+                    self.get = Some(self.request(Method::GET, uri, Bytes::new(), ""));
                 }
-                Transmit::Post { uri, body } if !closed => {
+                Transmit::Post {
+                    uri,
+                    body,
+                    content_type,
+                } if !closed => {
                     dlog!(self, trace, "POST {uri} ({} bytes)", body.len());
-                    self.post = Some(self.request(Method::POST, uri, body));
+                    self.post = Some(self.request(Method::POST, uri, body, content_type));
                 }
                 Transmit::WsOpen { uri } if !closed => {
                     dlog!(self, debug, "opening WebSocket {uri}");
@@ -615,15 +619,19 @@ impl Io {
         headers
     }
 
-    fn request(&self, method: Method, uri: Uri, body: Bytes) -> HttpFuture {
+    fn request(
+        &self,
+        method: Method,
+        uri: Uri,
+        body: Bytes,
+        content_type: &'static str,
+    ) -> HttpFuture {
         let mut req = http::Request::new(body);
         *req.uri_mut() = uri;
         *req.headers_mut() = self.headers();
-        if method == Method::POST {
-            req.headers_mut().insert(
-                CONTENT_TYPE,
-                HeaderValue::from_static("text/plain;charset=UTF-8"),
-            );
+        if !content_type.is_empty() {
+            req.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
         }
         *req.method_mut() = method;
         let (http, max) = (self.http.clone(), self.max_receive);

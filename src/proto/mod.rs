@@ -1,11 +1,11 @@
-//! The protocol core: Engine.IO v4 without I/O.
+//! The protocol core: Engine.IO v4 and v3 without I/O.
 //!
 //! Everything here is deterministic and does no I/O, in the manner of quinn-proto: it
 //! opens no socket, spawns nothing and reads no clock. [`Packet`] and [`payload`] are the
 //! codec (a packet as a WebSocket [`Frame`], packets joined into a polling payload),
 //! [`Handshake`] is the server's open packet, and [`Session`] is the state machine of one
 //! connection: fed the results of requests and the time, drained of the requests and
-//! frames to send. [`AsyncClient`](crate::AsyncClient) runs a `Session` over real
+//! frames to send. [`v3`] has protocol v3's framings, and says which the servers use. [`AsyncClient`](crate::AsyncClient) runs a `Session` over real
 //! transports; use this module to drive one yourself, or to test against the protocol.
 //!
 //! ```
@@ -42,6 +42,7 @@ mod handshake;
 mod packet;
 pub mod payload;
 mod session;
+pub mod v3;
 
 pub use self::handshake::Handshake;
 pub use self::packet::{Frame, Packet, PacketType};

@@ -108,6 +108,8 @@ pub struct Checker {
     /// Messages accepted by `send`, and how many of them went out.
     sent: Vec<Payload>,
     transmitted: usize,
+    /// The session speaks v3 (set from the session at each transmit).
+    v3: bool,
     /// The data of every ping the server sent.
     pings: HashSet<ByteStr>,
     inbox: Vec<(TransportKind, Packet)>,
@@ -136,6 +138,7 @@ impl Checker {
             upgraded: false,
             sent: Vec::new(),
             transmitted: 0,
+            v3: false,
             pings: HashSet::new(),
             inbox: Vec::new(),
             posts: Vec::new(),
@@ -348,6 +351,7 @@ impl Checker {
 
     /// Checks and performs one transmit of `s` (part of [`drain`](Self::drain)).
     pub fn transmit(&mut self, s: &Session, t: Transmit) {
+        self.v3 = s.protocol() == Some(engineio::Protocol::V3);
         assert!(!self.drained_closed, "{t:?} after the session closed");
         assert!(
             !self.ended || t == Transmit::WsClose,
@@ -359,16 +363,34 @@ impl Checker {
                 self.check_polling(s, &uri);
                 self.get = Some(uri);
             }
-            Transmit::Post { uri, body } => {
+            Transmit::Post {
+                uri,
+                body,
+                content_type,
+            } => {
                 assert!(self.post.is_none(), "a second POST while one is in flight");
                 self.check_polling(s, &uri);
                 assert!(s.sid().is_some(), "a POST without a sid: {uri}");
-                let Ok(text) = std::str::from_utf8(&body) else {
-                    panic!("a POST that is not UTF-8: {body:?}")
+                let (packets, text): (Vec<Packet>, String) = if self.v3 {
+                    // v3: the binary framing, whose lengths both servers count alike.
+                    assert_eq!(content_type, "application/octet-stream", "a v3 POST's type");
+                    let packets =
+                        engineio::proto::v3::decode_payload(body.clone()).unwrap_or_else(|e| {
+                            panic!("a v3 POST that does not decode ({e:?}): {body:?}")
+                        });
+                    (packets, format!("{body:?}"))
+                } else {
+                    assert_eq!(content_type, "text/plain;charset=UTF-8", "a v4 POST's type");
+                    let Ok(text) = std::str::from_utf8(&body) else {
+                        panic!("a POST that is not UTF-8: {body:?}")
+                    };
+                    let packets = payload::decode(body.clone())
+                        .collect::<Result<_, _>>()
+                        .unwrap_or_else(|e| {
+                            panic!("a POST that does not decode ({e:?}): {text:?}")
+                        });
+                    (packets, text.to_owned())
                 };
-                let packets: Vec<Packet> = payload::decode(body.clone())
-                    .collect::<Result<_, _>>()
-                    .unwrap_or_else(|e| panic!("a POST that does not decode ({e:?}): {text:?}"));
                 let n = packets.len();
                 assert!(
                     (1..=self.max_packets).contains(&n),
@@ -382,7 +404,7 @@ impl Checker {
                         body.len()
                     );
                 }
-                self.posts.push(text.to_owned());
+                self.posts.push(text);
                 for p in packets {
                     self.client_packet(p, TransportKind::Polling);
                 }
@@ -405,8 +427,13 @@ impl Checker {
             }
             Transmit::WsSend(frame) => {
                 assert_eq!(self.ws, Ws::Open, "a frame on no open WebSocket: {frame:?}");
-                let p = Packet::decode_frame(frame.clone())
-                    .unwrap_or_else(|e| panic!("a frame that does not decode ({e:?}): {frame:?}"));
+                let p = if self.v3 {
+                    engineio::proto::v3::decode_frame(frame.clone())
+                } else {
+                    Packet::decode_frame(frame.clone())
+                };
+                let p =
+                    p.unwrap_or_else(|e| panic!("a frame that does not decode ({e:?}): {frame:?}"));
                 self.client_packet(p, TransportKind::WebSocket);
             }
             Transmit::WsClose => {
@@ -434,7 +461,16 @@ impl Checker {
             query.contains(&format!("transport={transport}")),
             "a {transport} request without transport={transport}: {uri}"
         );
-        let base = s.endpoint().uri(transport, s.sid(), None).to_string();
+        // Before the handshake is done, either version may be asked (Protocol::Auto).
+        let version = s.protocol().unwrap_or(if query.contains("EIO=3&") {
+            engineio::Protocol::V3
+        } else {
+            engineio::Protocol::V4
+        });
+        let base = s
+            .endpoint()
+            .uri_for(version, transport, s.sid(), None)
+            .to_string();
         let got = uri.to_string();
         let stamped = self.timestamps && transport == TransportKind::Polling;
         let ok = match got.strip_prefix(&base) {
@@ -459,7 +495,12 @@ impl Checker {
                 assert_eq!(*m, self.sent[self.transmitted], "messages out of order");
                 self.transmitted += 1;
             }
+            Packet::Pong(d) if self.v3 => {
+                panic!("a pong in v3, where the server never pings: {d:?}")
+            }
             Packet::Pong(d) => assert!(self.pings.contains(d), "a pong for no ping: {d:?}"),
+            // v3: the client's heartbeat.
+            Packet::Ping(d) if self.v3 && d.is_empty() => {}
             Packet::Close => {
                 assert!(self.close_called, "a close packet without close()");
                 assert!(!self.close_sent, "a second close packet");
