@@ -268,6 +268,12 @@ impl Client {
         self.aio.transport()
     }
 
+    /// The protocol version spoken, [`Protocol::V4`](crate::Protocol::V4) or [`Protocol::V3`](crate::Protocol::V3), while
+    /// connected; `None` otherwise.
+    pub fn protocol(&self) -> Option<crate::Protocol> {
+        self.aio.protocol()
+    }
+
     /// What the connection has carried so far, while connected; see
     /// [`AsyncClient::stats`].
     pub fn stats(&self) -> Option<crate::ConnectionStats> {

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! $ cargo run --features cli --bin eio -- connect http://127.0.0.1:5000
-//! 12:34:56.789 connected sid=Xw4… transport=polling
+//! 12:34:56.789 connected sid=Xw4… transport=polling protocol=4
 //! 12:34:56.802 upgraded transport=websocket
 //! hello                                         <- typed on stdin, sent as a text message
 //! 12:34:58.120 message text "hello"
@@ -17,15 +17,15 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use engineio::{
-    AsyncClient, ClientBuilder, ClientEvent, DisconnectReason, Error, Payload, TransportKind,
-    Transports,
+    AsyncClient, ClientBuilder, ClientEvent, DisconnectReason, Error, Payload, Protocol,
+    TransportKind, Transports,
 };
 use futures::StreamExt;
 use futures::channel::mpsc;
 use futures::stream;
 
 const USAGE: &str = "\
-eio: a command-line Engine.IO (protocol v4) client
+eio: a command-line Engine.IO client (protocol v4 and v3)
 
 Usage: eio connect URL [OPTIONS]
        eio --help | --version
@@ -47,6 +47,8 @@ Options:
                             hex (\"01 02 ff\" or \"0102ff\"); bad lines are reported
                             on stderr and skipped
       --insecure            do not verify the server's TLS certificate
+      --protocol VERSION    auto, 3 or 4: the Engine.IO protocol version to speak
+                            (default: auto, whichever the server speaks)
       --proxy URL           connect through this proxy: http://[USER:PASS@]HOST:PORT,
                             socks5://… or socks5h://… (default: the http_proxy,
                             https_proxy, all_proxy and no_proxy variables)
@@ -56,7 +58,7 @@ Options:
   -V, --version             print the version
 
 Output (stdout):
-  12:34:56.789 connected sid=SID transport=polling
+  12:34:56.789 connected sid=SID transport=polling protocol=4
   12:34:56.812 upgraded transport=websocket
   12:34:57.001 message text \"héllo\"
   12:34:57.002 message binary 3 bytes 0102ff
@@ -136,6 +138,7 @@ struct Options {
     insecure: bool,
     proxy: Option<String>,
     no_proxy: bool,
+    protocol: Protocol,
     verbose: u8,
 }
 
@@ -155,6 +158,7 @@ fn parse_args(args: impl IntoIterator<Item = Result<String, String>>) -> Result<
         insecure: false,
         proxy: None,
         no_proxy: false,
+        protocol: Protocol::Auto,
         verbose: 0,
     };
     while let Some(arg) = args.next() {
@@ -217,6 +221,18 @@ fn parse_args(args: impl IntoIterator<Item = Result<String, String>>) -> Result<
             "--insecure" => o.insecure = true,
             "--proxy" => o.proxy = Some(value()?),
             "--no-proxy" => o.no_proxy = true,
+            "--protocol" => {
+                o.protocol = match value()?.as_str() {
+                    "auto" => Protocol::Auto,
+                    "3" | "v3" => Protocol::V3,
+                    "4" | "v4" => Protocol::V4,
+                    other => {
+                        return Err(format!(
+                            "unknown protocol '{other}' (expected auto, 3 or 4)"
+                        ));
+                    }
+                }
+            }
             "-v" | "--verbose" => o.verbose += 1,
             "-vv" => o.verbose += 2,
             _ => return Err(format!("unknown option '{arg}'")),
@@ -252,7 +268,9 @@ enum Input {
 /// Connects, then prints events and sends stdin lines until the connection ends. Returns
 /// the exit status.
 async fn run(o: Options) -> u8 {
-    let mut builder = AsyncClient::builder().transports(o.transports);
+    let mut builder = AsyncClient::builder()
+        .transports(o.transports)
+        .protocol(o.protocol);
     for (name, value) in &o.headers {
         builder = builder.header(name, value);
     }
@@ -307,6 +325,7 @@ async fn run(o: Options) -> u8 {
         };
     }
     let sid = client.sid().unwrap_or_else(|| "?".into());
+    let protocol = client.protocol().unwrap_or_default();
     let mut transport = match o.transports {
         Transports::WebSocket => TransportKind::WebSocket,
         _ => TransportKind::Polling,
@@ -330,8 +349,9 @@ async fn run(o: Options) -> u8 {
         match input {
             Input::Event(ClientEvent::Connect) => {
                 emit(format_args!(
-                    "connected sid={sid} transport={}",
-                    transport.as_str()
+                    "connected sid={sid} transport={} protocol={}",
+                    transport.as_str(),
+                    protocol.as_str()
                 ));
             }
             Input::Event(ClientEvent::Message(payload)) => {

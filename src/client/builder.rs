@@ -10,7 +10,7 @@ use crate::connector::{HttpConnector, Proxy, ProxyRules, WebSocketConnector};
 use crate::logging::{Logger, record};
 use crate::proto::SessionConfig;
 use crate::rt::Runtime;
-use crate::{AsyncClient, Error, Transports};
+use crate::{AsyncClient, Error, Protocol, Transports};
 
 /// The default receive limit: the largest poll response or WebSocket message accepted.
 pub(crate) const DEFAULT_RECEIVE_LIMIT: usize = 64 * 1024 * 1024;
@@ -217,6 +217,38 @@ impl ClientBuilder {
     /// WebSocket only.
     pub fn transports(mut self, transports: Transports) -> Self {
         self.session.transports = transports;
+        self
+    }
+
+    /// Which Engine.IO protocol version to speak: [`Protocol::Auto`] (the default) speaks
+    /// the server's, [`Protocol::V4`] and [`Protocol::V3`] pin one.
+    ///
+    /// How `Auto` chooses, per connection:
+    /// - The handshake asks `EIO=4`. A v4 server answers in v4: v4 it is.
+    /// - node's engine.io 3.x (socket.io 2.x) ignores `EIO` and answers in v3: the client
+    ///   goes on in v3 with that very session, no second round trip.
+    /// - python-engineio 3.x refuses `EIO=4` (HTTP 400, "unsupported version"): the client
+    ///   asks again with `EIO=3`, once.
+    /// - WebSocket-only ([`Transports::WebSocket`]), where an open packet looks the same in
+    ///   both versions: a handshake without `maxPayload` (which every v4 server of today
+    ///   sends: node's engine.io since 6.2, python-engineio 4, engineioxide) is asked again
+    ///   in v3 on a new WebSocket; if `EIO=3` is refused, the server is an older v4 one,
+    ///   asked a third time in v4.
+    ///
+    /// With `V4` pinned, a v3 server fails `connect` with
+    /// [`DecodeError::ProtocolV3`](crate::DecodeError::ProtocolV3).
+    /// [`AsyncClient::protocol`](crate::AsyncClient::protocol) says which is spoken.
+    ///
+    /// ```
+    /// use engineio::{AsyncClient, Protocol};
+    ///
+    /// // A socket.io 2.x server: v3 only, no detection.
+    /// let eio = AsyncClient::builder().protocol(Protocol::V3).engineio_path("socket.io").build()?;
+    /// # let _ = eio;
+    /// # Ok::<(), engineio::Error>(())
+    /// ```
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        self.session.protocol = protocol;
         self
     }
 

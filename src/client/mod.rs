@@ -35,8 +35,8 @@ use crate::logging::record;
 use crate::proto::{Endpoint, Session, SessionConfig};
 use crate::rt::Runtime;
 use crate::{
-    ConnectionStats, DisconnectReason, Error, Payload, SendError, SendErrorKind, TransportFailure,
-    TransportKind, Transports,
+    ConnectionStats, DisconnectReason, Error, Payload, Protocol, SendError, SendErrorKind,
+    TransportFailure, TransportKind, Transports,
 };
 
 /// What happened on a connection, as delivered by [`AsyncClient::events`].
@@ -587,6 +587,21 @@ impl AsyncClient {
     /// ```
     pub fn transport(&self) -> Option<TransportKind> {
         self.with_open(Session::transport)
+    }
+
+    /// The protocol version spoken, [`Protocol::V4`] or [`Protocol::V3`], while
+    /// connected; `None` otherwise.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), engineio::Error> {
+    /// let eio = engineio::AsyncClient::new();
+    /// eio.connect("http://localhost:5000").await?;
+    /// println!("speaking Engine.IO {}", eio.protocol().unwrap());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn protocol(&self) -> Option<Protocol> {
+        self.with_open(Session::protocol).flatten()
     }
 
     /// What the connection has carried so far (messages and bytes each way, pings
