@@ -192,7 +192,7 @@ fn text_messages_then_stdin_eof_is_a_client_disconnect() {
     let connected = eio.expect("connected ");
     let sid = connected
         .strip_prefix("connected sid=")
-        .and_then(|s| s.strip_suffix(" transport=polling"))
+        .and_then(|s| s.strip_suffix(" transport=polling protocol=4"))
         .unwrap_or_else(|| eio.fail(&format!("bad connect line {connected:?}")))
         .to_owned();
     assert!(!sid.is_empty() && !sid.contains(' '), "{connected}");
@@ -296,7 +296,7 @@ fn server_close_is_a_server_disconnect_and_exits_0() {
             "polling"
         };
         assert!(
-            connected.ends_with(&format!(" transport={first}")),
+            connected.ends_with(&format!(" transport={first} protocol=4")),
             "{connected}"
         );
         if transport == "upgrade" {

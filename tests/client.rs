@@ -56,11 +56,23 @@ fn connection_refused_names_the_url() {
     });
 }
 
+/// With v4 pinned, a v3 server is refused by name; by default (`Protocol::Auto`) the
+/// client speaks v3 to it.
 #[test]
-fn a_v3_server_is_named_as_such() {
+fn a_v3_server_is_named_as_such_when_v4_is_pinned() {
     let server = Server::start(ServerKind::NodeV3, &[]);
     block_on(async {
-        let err = AsyncClient::new().connect(&server.url()).await.unwrap_err();
+        let auto = AsyncClient::new();
+        auto.connect(&server.url()).await.unwrap();
+        assert_eq!(auto.protocol(), Some(engineio::Protocol::V3));
+        auto.disconnect().await.unwrap();
+        assert_eq!(auto.protocol(), None);
+
+        let v4 = AsyncClient::builder()
+            .protocol(engineio::Protocol::V4)
+            .build()
+            .unwrap();
+        let err = v4.connect(&server.url()).await.unwrap_err();
         assert!(
             matches!(
                 err.failure(),
