@@ -3,6 +3,9 @@
 #   tests/servers/node    engine.io (npm, pinned by package-lock.json) via `npm ci`
 #   tests/servers/python  python-engineio + aiohttp + uvicorn (PyPI, pinned by
 #                         requirements.txt) into tests/servers/python/.venv
+#   tests/servers/python-v3  python-engineio 3 + aiohttp (protocol v3; PyPI, pinned by
+#                         requirements.txt) into tests/servers/python-v3/.venv
+#                         (the node v3 server, engine.io 3, comes with `npm ci` above)
 #   tinyproxy, microsocks the HTTP and SOCKS5 proxies of tests/proxies.rs, from Debian's
 #                         packages (apt-get; needs root), when not on the PATH already
 #
@@ -10,31 +13,34 @@
 # stamp (hash of its lock/requirements file + interpreter version) and is only
 # (re)installed when the stamp does not match.
 #
-# Usage: scripts/test-servers-setup.sh [--force] [--node-only|--python-only]
-#   --force         reinstall even if the stamps match
-#   --node-only     only the node server
-#   --python-only   only the python server
-# The proxies are installed unless --node-only or --python-only is given.
-# Environment: PYTHON (default python3) is used to create the venv.
+# Usage: scripts/test-servers-setup.sh [--force] [--node-only|--python-only|--python-v3-only]
+#   --force            reinstall even if the stamps match
+#   --node-only        only the node servers (engine.io 6 and 3)
+#   --python-only      only the python server (python-engineio 4)
+#   --python-v3-only   only the python v3 server (python-engineio 3)
+# The proxies are installed unless one of the --*-only flags is given.
+# Environment: PYTHON (default python3) is used to create the venvs.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SERVERS="$ROOT/tests/servers"
 NODE_DIR="$SERVERS/node"
 PY_DIR="$SERVERS/python"
-VENV="$PY_DIR/.venv"
+PY3_DIR="$SERVERS/python-v3"
 PYTHON="${PYTHON:-python3}"
 
 force=0
 do_node=1
 do_python=1
+do_python_v3=1
 do_proxies=1
 for arg in "$@"; do
   case "$arg" in
     --force) force=1 ;;
-    --node-only) do_python=0; do_proxies=0 ;;
-    --python-only) do_node=0; do_proxies=0 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    --node-only) do_python=0; do_python_v3=0; do_proxies=0 ;;
+    --python-only) do_node=0; do_python_v3=0; do_proxies=0 ;;
+    --python-v3-only) do_node=0; do_python=0; do_proxies=0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "test-servers-setup: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -75,38 +81,51 @@ if [ "$do_node" = 1 ]; then
 fi
 
 # -------------------------------------------------------------- python
-if [ "$do_python" = 1 ]; then
-  req="$PY_DIR/requirements.txt"
+# install_venv <label> <dir> <package>...: a venv in <dir>/.venv with <dir>/requirements.txt;
+# the packages are only named in the report line.
+install_venv() {
+  local label="$1" dir="$2"
+  shift 2
+  local req="$dir/requirements.txt" venv="$dir/.venv" rel="${dir#"$ROOT"/}"
   [ -f "$req" ] || die "$req missing"
-  stamp_file="$VENV/.test-servers-setup.stamp"
+  local stamp_file="$venv/.test-servers-setup.stamp" want have t version
   # A venv whose base interpreter vanished (e.g. a pyenv version change) is
   # useless: recreate it.
-  if [ -e "$VENV" ] && ! "$VENV/bin/python" -c '' >/dev/null 2>&1; then
-    say "python: existing venv is broken, recreating it"
-    rm -rf "$VENV"
+  if [ -e "$venv" ] && ! "$venv/bin/python" -c '' >/dev/null 2>&1; then
+    say "$label: existing venv is broken, recreating it"
+    rm -rf "$venv"
   fi
-  if [ "$force" = 0 ] && [ -x "$VENV/bin/python" ]; then
-    want="req=$(hash_of "$req") $("$VENV/bin/python" --version 2>&1)"
+  if [ "$force" = 0 ] && [ -x "$venv/bin/python" ]; then
+    want="req=$(hash_of "$req") $("$venv/bin/python" --version 2>&1)"
     have="$(cat "$stamp_file" 2>/dev/null || true)"
   else
     want="x"; have="y"
   fi
   if [ "$have" = "$want" ]; then
-    say "python: requirements already installed in tests/servers/python/.venv (pip skipped)"
+    say "$label: requirements already installed in $rel/.venv (pip skipped)"
   else
     t=$(now)
-    if [ ! -x "$VENV/bin/python" ]; then
+    if [ ! -x "$venv/bin/python" ]; then
       command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON not found"
-      say "python: creating venv tests/servers/python/.venv with $PYTHON ($("$PYTHON" --version 2>&1))"
-      "$PYTHON" -m venv "$VENV" \
+      say "$label: creating venv $rel/.venv with $PYTHON ($("$PYTHON" --version 2>&1))"
+      "$PYTHON" -m venv "$venv" \
         || die "'$PYTHON -m venv' failed (on Debian: apt-get install python3-venv)"
     fi
-    say "python: pip install -r tests/servers/python/requirements.txt"
-    "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input -q -r "$req"
-    echo "req=$(hash_of "$req") $("$VENV/bin/python" --version 2>&1)" > "$stamp_file"
-    version=$("$VENV/bin/python" -c 'from importlib.metadata import version as v; print(v("python-engineio"), v("aiohttp"), v("uvicorn"))')
-    say "python: installed python-engineio/aiohttp/uvicorn $version in $(since "$t")"
+    say "$label: pip install -r $rel/requirements.txt"
+    "$venv/bin/python" -m pip install --disable-pip-version-check --no-input -q -r "$req"
+    echo "req=$(hash_of "$req") $("$venv/bin/python" --version 2>&1)" > "$stamp_file"
+    version=$("$venv/bin/python" -c 'import sys; from importlib.metadata import version as v; print(" ".join(v(p) for p in sys.argv[1:]))' "$@")
+    say "$label: installed $(IFS=/; echo "$*") $version in $(since "$t")"
   fi
+}
+
+if [ "$do_python" = 1 ]; then
+  install_venv python "$PY_DIR" python-engineio aiohttp uvicorn
+fi
+
+# ----------------------------------------------------------- python-v3
+if [ "$do_python_v3" = 1 ]; then
+  install_venv python-v3 "$PY3_DIR" python-engineio aiohttp
 fi
 
 # ------------------------------------------------------------- proxies

@@ -24,8 +24,12 @@ use std::time::Duration;
 pub enum ServerKind {
     /// node engine.io 6.6.13.
     Node,
-    /// node engine.io 3.6.2: protocol v3 only (the engine of socket.io 2.x).
+    /// node engine.io 3.6.2: protocol v3 only (the engine of socket.io 2.x); answers any
+    /// `EIO` (even `EIO=4`) with a v3 handshake.
     NodeV3,
+    /// python-engineio 3.14.2 under aiohttp 3.9.5: protocol v3 only (the engine of
+    /// python-socketio 4.x); a handshake without `EIO=3` (or `2`) is a 400.
+    PythonV3,
     /// python-engineio 4.15.1 under aiohttp.
     PythonAiohttp,
     /// python-engineio 4.15.1 under uvicorn (ASGI).
@@ -41,6 +45,11 @@ impl ServerKind {
         ServerKind::PythonAsgi,
         ServerKind::Engineioxide,
     ];
+
+    /// The protocol v3 servers run as child processes (same contract as the v4 ones, see
+    /// `tests/servers/README.md`). (The embedded engineioxide server speaks v3 too, to a
+    /// client that asks for `EIO=3`.)
+    pub const V3: [ServerKind; 2] = [ServerKind::NodeV3, ServerKind::PythonV3];
 }
 
 /// A running server; killed when dropped.
@@ -67,6 +76,17 @@ fn env_ms(env: &[(&str, &str)], key: &str) -> Option<Duration> {
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/servers")
+}
+
+/// The interpreter of the venv `tests/servers/<dir>/.venv`; panics when it isn't installed.
+fn venv_python(dir: &str) -> PathBuf {
+    let py = root().join(dir).join(".venv/bin/python");
+    assert!(
+        py.exists(),
+        "{} is missing: run scripts/test-servers-setup.sh (the README's test command does)",
+        py.display()
+    );
+    py
 }
 
 impl Server {
@@ -100,13 +120,7 @@ impl Server {
                 c
             }
             ServerKind::PythonAiohttp | ServerKind::PythonAsgi => {
-                let py = root().join("python/.venv/bin/python");
-                assert!(
-                    py.exists(),
-                    "{} is missing: run scripts/test-servers-setup.sh (the README's test command does)",
-                    py.display()
-                );
-                let mut c = Command::new(py);
+                let mut c = Command::new(venv_python("python"));
                 c.arg(root().join("python/server.py")).arg("--mode").arg(
                     if kind == ServerKind::PythonAiohttp {
                         "aiohttp"
@@ -114,6 +128,11 @@ impl Server {
                         "asgi"
                     },
                 );
+                c
+            }
+            ServerKind::PythonV3 => {
+                let mut c = Command::new(venv_python("python-v3"));
+                c.arg(root().join("python-v3/server.py"));
                 c
             }
         };
@@ -192,6 +211,18 @@ impl Server {
             .into_iter()
             .filter(|l| l.starts_with("COOKIE"))
             .collect()
+    }
+
+    /// Stops a server process (SIGSTOP) without closing anything: its sockets stay open
+    /// and nothing answers on them, as with a hung server or a silent network. `kill` (and
+    /// the drop) still end it. Does nothing to the embedded server.
+    pub fn pause(&mut self) {
+        if let Inner::Process { child, .. } = &self.inner {
+            let pid = i32::try_from(child.id()).expect("a pid");
+            // SAFETY: kill(2) with a pid of our own child and a valid signal number.
+            let rc = unsafe { libc::kill(pid, libc::SIGSTOP) };
+            assert_eq!(rc, 0, "SIGSTOP failed");
+        }
     }
 
     /// Kills the server abruptly (SIGKILL): its sockets are reset or left dangling.
