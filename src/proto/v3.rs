@@ -18,9 +18,10 @@
 //! text holding multibyte and non-BMP characters (`é`, `€`, `😀`), both ways:
 //!
 //! - In text payloads, node counts UTF-16 code units (JavaScript's `String.length`: `😀`
-//!   counts 2) and python counts code points (`😀` counts 1). The decoder here counts
-//!   UTF-16 code units, and when that does not end on a packet boundary (the end of the
-//!   body, or the next `<digits>:`), code points.
+//!   counts 2, `é` 1). python-engineio 3 counts code points when it reads (`😀` counts 1)
+//!   and UTF-8 bytes when it writes (`é` counts 2). The decoder here counts UTF-16 code
+//!   units, and when that does not end on a packet boundary (the end of the body, or the
+//!   next `<digits>:`), code points, then bytes.
 //! - In binary payloads, both count the bytes of the packet as sent: UTF-8 bytes for text,
 //!   the type byte plus the data for binary. No ambiguity: so the client POSTs in the
 //!   binary framing, and asks for it (no `b64=1`).
@@ -120,9 +121,14 @@ fn decode_text_payload(body: Bytes) -> Result<Vec<Packet>, DecodeError> {
 
 /// Where a record of `len` starting at byte `start` of `text` ends: after `len` UTF-16
 /// code units if that is a packet boundary, else after `len` code points if that is one,
-/// else after the UTF-16 count anyway (what follows will fail to decode).
+/// else after `len` bytes if that is one (python-engineio 3 sends byte counts when asked
+/// for text payloads with `b64=1`), else after the UTF-16 count anyway (what follows will
+/// fail to decode).
 fn record_end(text: &str, start: usize, len: usize) -> Option<usize> {
     let rest = text.get(start..)?;
+    let by_bytes = start
+        .checked_add(len)
+        .filter(|&end| text.is_char_boundary(end) && end <= text.len());
     let mut by_utf16 = None;
     let mut by_chars = None;
     let (mut units, mut chars) = (0usize, 0usize);
@@ -146,10 +152,11 @@ fn record_end(text: &str, start: usize, len: usize) -> Option<usize> {
         let digits = after.iter().take_while(|b| b.is_ascii_digit()).count();
         after.is_empty() || (digits > 0 && after.get(digits) == Some(&b':'))
     };
-    match (by_utf16, by_chars) {
-        (Some(u), _) if boundary(u) => Some(u),
-        (_, Some(c)) if boundary(c) => Some(c),
-        (u, c) => u.or(c),
+    match (by_utf16, by_chars, by_bytes) {
+        (Some(u), _, _) if boundary(u) => Some(u),
+        (_, Some(c), _) if boundary(c) => Some(c),
+        (_, _, Some(b)) if boundary(b) => Some(b),
+        (u, c, _) => u.or(c),
     }
 }
 
@@ -346,6 +353,14 @@ mod tests {
         // 3 UTF-16 units end inside the record; 3 code points end the body.
         let got = decode_payload(Bytes::from("3:4😀😀")).unwrap();
         assert_eq!(got, vec![msg("😀😀")]);
+    }
+
+    #[test]
+    fn text_payload_falls_back_to_bytes_as_python_writes() {
+        let got = decode_payload(Bytes::from("3:4é2:4a")).unwrap();
+        assert_eq!(got, vec![msg("é"), msg("a")]);
+        let got = decode_payload(Bytes::from("8:4€😀1:6")).unwrap();
+        assert_eq!(got, vec![msg("€😀"), Packet::Noop]);
     }
 
     #[test]
