@@ -313,3 +313,40 @@ fn blocking_client() {
         }
     }
 }
+
+/// https polling and the wss upgrade to node's engine.io 3.6.2, with a certificate from a
+/// test CA: v3 over TLS, verified, with `Protocol::Auto`.
+#[test]
+fn tls_to_a_v3_server() {
+    let (dir, ca_pem) = common::tls::test_pki();
+    let cert = dir.join("cert.pem").to_string_lossy().into_owned();
+    let key = dir.join("key.pem").to_string_lossy().into_owned();
+    let server = Server::start(
+        ServerKind::NodeV3,
+        &[
+            PING[0],
+            PING[1],
+            ("EIO_TLS_CERT", &cert),
+            ("EIO_TLS_KEY", &key),
+        ],
+    );
+    run_on_tokio(async {
+        let eio = AsyncClient::builder()
+            .add_root_certificate(ca_pem.as_bytes())
+            .build()
+            .unwrap();
+        eio.connect(&format!("https://localhost:{}", server.port))
+            .await
+            .unwrap();
+        let mut events = eio.events();
+        assert_eq!(eio.protocol(), Some(Protocol::V3));
+        wait_for_websocket(&eio).await;
+        eio.send(TEXT).await.unwrap();
+        assert_eq!(
+            next_message(&eio, &mut events, "tls").await,
+            Payload::from(TEXT)
+        );
+        eio.disconnect().await.unwrap();
+    });
+    let _ = std::fs::remove_dir_all(dir);
+}
