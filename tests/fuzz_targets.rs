@@ -14,6 +14,8 @@ mod handshake;
 mod packet;
 #[path = "../fuzz/targets/payload.rs"]
 mod payload;
+#[path = "../fuzz/targets/payload_v3.rs"]
+mod payload_v3;
 #[path = "../fuzz/targets/session.rs"]
 mod session;
 
@@ -128,6 +130,13 @@ fn packet() {
 fn payload() {
     for input in inputs("payload", 20_000, 512) {
         payload::run(&input);
+    }
+}
+
+#[test]
+fn payload_v3() {
+    for input in inputs("payload_v3", 20_000, 512) {
+        payload_v3::run(&input);
     }
 }
 

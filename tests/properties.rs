@@ -3,6 +3,11 @@
 //!
 //! One test runs all properties so that it can count the cases it ran and insist on the
 //! total: at least 100,000 inputs across the decoders.
+//!
+//! Protocol v3 (`proto::v3`) has its own: both payload framings round-trip any packets
+//! and concatenate; python's code-point lengths decode wherever they are unambiguous;
+//! `decode_payload` never panics on arbitrary bytes or strings; and v3 sessions (pinned,
+//! and chosen by `Protocol::Auto`) fed arbitrary inputs keep the rules.
 
 mod common;
 
@@ -12,9 +17,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::rules::{Checker, Ws};
 use engineio::proto::{
-    Endpoint, Frame, Handshake, Packet, PollRequest, Session, SessionConfig, payload,
+    Endpoint, Frame, Handshake, Packet, PollRequest, Session, SessionConfig, payload, v3,
 };
-use engineio::{ByteStr, HttpStatusError, Payload, TransportFailure, Transports};
+use engineio::{ByteStr, HttpStatusError, Payload, Protocol, TransportFailure, Transports};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
@@ -61,7 +66,24 @@ fn arb_payload() -> impl Strategy<Value = Payload> {
 
 fn arb_packet() -> impl Strategy<Value = Packet> {
     // Text data inside a polling payload may not contain the separator.
-    let text = any::<String>().prop_map(|s| ByteStr::from(s.replace('\x1e', "")));
+    arb_packet_with(any::<String>().prop_map(|s| s.replace('\x1e', "")))
+}
+
+/// Text as v3 carries it: any characters (the separator too), with multibyte and non-BMP
+/// ones, digits and colons (what v3's lengths are made of) often.
+fn v3_text() -> impl Strategy<Value = String> + Clone {
+    let c = prop_oneof![
+        2 => any::<char>(),
+        1 => prop::sample::select(vec!['é', '€', '😀', '𝄞', ':', '0', '1', '9', '\x1e', 'b', '\0']),
+    ];
+    prop::collection::vec(c, 0..24).prop_map(String::from_iter)
+}
+
+/// Any packet, its text data drawn from `text`.
+fn arb_packet_with(
+    text: impl Strategy<Value = String> + Clone,
+) -> impl Strategy<Value = Packet> + Clone {
+    let text = text.prop_map(ByteStr::from);
     prop_oneof![
         Just(Packet::Close),
         Just(Packet::Upgrade),
@@ -87,6 +109,37 @@ fn arb_packet() -> impl Strategy<Value = Packet> {
     ]
 }
 
+/// v3 wire bytes: v3's framing bytes (digits, `:`, `00`, `01`, `ff`, `b4`), multibyte and
+/// non-BMP characters, and arbitrary bytes.
+fn v3_wire_bytes() -> impl Strategy<Value = Vec<u8>> {
+    let chunk = prop_oneof![
+        3 => any::<u8>().prop_map(|b| vec![b]),
+        3 => prop::sample::select(b"0123456789:b4\x00\x01\xff{}\"AQID=".to_vec()).prop_map(|b| vec![b]),
+        2 => prop::sample::select(vec![
+            "é".as_bytes(), "€".as_bytes(), "😀".as_bytes(), b"1:", b"2:4", b"0:", b"b4", b"10:",
+            b"\x00\x01\xff", b"\x01\x02\xff\x04",
+        ])
+        .prop_map(<[u8]>::to_vec),
+    ];
+    prop::collection::vec(chunk, 0..80).prop_map(|v| v.concat())
+}
+
+/// A v3 text payload with python-engineio's lengths: code points.
+fn python_text_payload(packets: &[Packet]) -> String {
+    let mut out = String::new();
+    for p in packets {
+        let text = match p {
+            Packet::Message(Payload::Binary(_)) => v3::encode_text_payload([p])
+                .split_once(':')
+                .map(|(_, t)| t.to_owned())
+                .unwrap(),
+            other => other.encode_text(),
+        };
+        out.push_str(&format!("{}:{text}", text.chars().count()));
+    }
+    out
+}
+
 /// One input to a session, as a hostile or broken server (or a busy user) could produce.
 #[derive(Clone, Debug)]
 enum Input {
@@ -96,6 +149,8 @@ enum Input {
     WsFrame(Vec<u8>, bool),
     WsClosed(u16),
     WsFailed,
+    /// The WebSocket handshake answered with this HTTP status.
+    WsRefused(u16),
     Advance(u16),
     Send(Payload),
     Close,
@@ -125,12 +180,116 @@ fn arb_input() -> impl Strategy<Value = Input> {
     ]
 }
 
+/// python-engineio 3's refusal of `EIO=4`.
+const UNSUPPORTED: &[u8] =
+    br#""The client is using an unsupported version of the Socket.IO or Engine.IO protocols""#;
+
+/// Inputs that reach v3: opens in both framings (with and without `maxPayload`, which a v4
+/// server allowing v3 sends), `3`, the client's pings answered, binary in every framing,
+/// the refusal of `EIO=4`; and v4's, for `Protocol::Auto` to choose from.
+fn arb_input_v3() -> impl Strategy<Value = Input> {
+    let open = r#"0{"sid":"s","upgrades":["websocket"],"pingInterval":100,"pingTimeout":100}"#;
+    let mut framed_open = vec![0u8, 7, 4, 0xff];
+    framed_open.extend_from_slice(open.as_bytes());
+    framed_open.extend_from_slice(b"\x01\x03\xff\x04\x01\x02");
+    let packets = prop::collection::vec(arb_packet_with(v3_text()), 0..6);
+    let body = prop_oneof![
+        2 => v3_wire_bytes(),
+        1 => packets.clone().prop_map(|ps| v3::encode_text_payload(&ps).into_bytes()),
+        1 => packets.prop_map(|ps| v3::encode_binary_payload(&ps).to_vec()),
+        1 => Just(format!("{}:{open}", open.len()).into_bytes()),
+        1 => Just(framed_open),
+        1 => Just(UNSUPPORTED.to_vec()),
+        2 => prop::sample::select(vec![
+            b"1:3".to_vec(), b"1:6".to_vec(), b"3:4hi".to_vec(), b"1:1".to_vec(), b"1:2".to_vec(),
+            b"6:3probe".to_vec(), b"10:b4AQIDBA==".to_vec(), b"\x01\x02\xff\x04\x09".to_vec(),
+            b"ok".to_vec(),
+            br#"0{"sid":"s","upgrades":["websocket"],"pingInterval":100,"pingTimeout":100,"maxPayload":40}"#.to_vec(),
+        ]),
+    ];
+    let frame = prop_oneof![
+        2 => v3_wire_bytes(),
+        1 => Just(open.as_bytes().to_vec()),
+        2 => prop::sample::select(vec![
+            b"3".to_vec(), b"3probe".to_vec(), b"4hi".to_vec(), b"\x04\x01\x02".to_vec(),
+            b"b4AQI=".to_vec(), b"6".to_vec(), b"1".to_vec(), b"2".to_vec(),
+            br#"0{"sid":"s","upgrades":[],"pingInterval":100,"pingTimeout":100,"maxPayload":40}"#.to_vec(),
+        ]),
+    ];
+    prop_oneof![
+        4 => (any::<bool>(), prop::sample::select(vec![200u16, 200, 200, 400, 400, 413, 500]), body)
+            .prop_map(|(g, s, b)| Input::Response(g, s, b)),
+        1 => any::<bool>().prop_map(Input::Failed),
+        2 => Just(Input::WsConnected),
+        3 => (frame, any::<bool>()).prop_map(|(b, bin)| Input::WsFrame(b, bin)),
+        1 => prop::sample::select(vec![1000u16, 1005]).prop_map(Input::WsClosed),
+        1 => Just(Input::WsFailed),
+        1 => prop::sample::select(vec![400u16, 403, 502]).prop_map(Input::WsRefused),
+        3 => (0u16..120).prop_map(Input::Advance),
+        1 => (0u16..400).prop_map(Input::Advance),
+        2 => arb_payload().prop_map(Input::Send),
+        1 => v3_text().prop_map(|t| Input::Send(Payload::from(t))),
+        1 => Just(Input::Close),
+    ]
+}
+
+/// A v3 session's inputs: most often a script that opens it first (the handshake
+/// answered in either framing, after a refusal of `EIO=4`, after a WebSocket reopen), then
+/// sometimes one that upgrades it, then anything.
+fn arb_session_v3() -> impl Strategy<Value = Vec<Input>> {
+    use Input::{Response, WsConnected, WsFrame, WsRefused};
+    let open = r#"0{"sid":"s","upgrades":["websocket"],"pingInterval":100,"pingTimeout":100}"#;
+    let mut framed = vec![0u8, 7, 4, 0xff];
+    framed.extend_from_slice(open.as_bytes());
+    let text = format!("{}:{open}", open.len()).into_bytes();
+    let ws_open = || WsFrame(open.as_bytes().to_vec(), false);
+    let opening = prop::sample::select(vec![
+        vec![],
+        vec![Response(true, 200, text)],
+        vec![Response(true, 200, framed.clone())],
+        vec![
+            Response(true, 400, UNSUPPORTED.to_vec()),
+            Response(true, 200, framed),
+        ],
+        vec![WsConnected, ws_open()],
+        vec![WsConnected, ws_open(), WsConnected, ws_open()],
+        vec![WsRefused(400), WsConnected, ws_open()],
+        vec![
+            WsConnected,
+            ws_open(),
+            WsRefused(400),
+            WsConnected,
+            ws_open(),
+        ],
+    ]);
+    let upgrade = prop::sample::select(vec![
+        vec![],
+        vec![
+            WsConnected,
+            WsFrame(b"3probe".to_vec(), false),
+            Response(true, 200, b"1:6".to_vec()),
+        ],
+    ]);
+    (
+        opening,
+        upgrade,
+        prop::collection::vec(arb_input_v3(), 0..40),
+    )
+        .prop_map(|(opening, upgrade, rest)| [opening, upgrade, rest].concat())
+}
+
 /// Feeds `inputs` to a session the way a driver would (answers only for requests it made),
 /// checking the protocol rules (tests/common/rules.rs) after each.
 fn drive(transports: Transports, inputs: Vec<Input>) {
+    drive_with(transports, Protocol::default(), inputs);
+}
+
+/// [`drive`], for a session that asks `protocol`.
+fn drive_with(transports: Transports, protocol: Protocol, inputs: Vec<Input>) {
     let mut now = Instant::now();
     let mut config = SessionConfig::default();
     config.transports = transports;
+    config.protocol = protocol;
     let mut c = Checker::new(&config);
     let mut s = Session::new(Endpoint::parse("http://h").unwrap(), config, now);
     c.drain(&mut s, now);
@@ -158,6 +317,14 @@ fn drive(transports: Transports, inputs: Vec<Input>) {
             Input::WsFailed if c.ws() != Ws::None => {
                 c.handle_ws_failed(&mut s, now, TransportFailure::Io("eof".into()))
             }
+            Input::WsRefused(status) if c.ws() == Ws::Opening => {
+                let refused = TransportFailure::Http(HttpStatusError {
+                    status,
+                    code: None,
+                    message: None,
+                });
+                c.handle_ws_failed(&mut s, now, refused)
+            }
             Input::Advance(ms) => {
                 now += Duration::from_millis(ms.into());
                 c.handle_timeout(&mut s, now);
@@ -170,6 +337,22 @@ fn drive(transports: Transports, inputs: Vec<Input>) {
         }
         c.drain(&mut s, now);
     }
+}
+
+/// `v3::decode_payload` on any input: a value or a typed error; what decodes was framed
+/// as v3 and survives encoding in either framing.
+fn check_v3_decode(b: &[u8]) {
+    let Ok(packets) = v3::decode_payload(Bytes::copy_from_slice(b)) else {
+        return;
+    };
+    assert!(
+        b.is_empty() || v3::is_v3_payload(b),
+        "decoded but not v3: {b:?}"
+    );
+    let binary = v3::encode_binary_payload(&packets);
+    assert_eq!(v3::decode_payload(binary).unwrap(), packets);
+    let text = v3::encode_text_payload(&packets);
+    assert_eq!(v3::decode_payload(Bytes::from(text)).unwrap(), packets);
 }
 
 fn request(get: bool) -> PollRequest {
@@ -307,6 +490,94 @@ fn properties() {
             prop::collection::vec(arb_input(), 0..40),
             |inputs| drive(transports, inputs),
         );
+    }
+
+    // --- protocol v3 ---
+    run(
+        "v3 payload decode, arbitrary bytes",
+        10_000,
+        v3_wire_bytes(),
+        |b| check_v3_decode(&b),
+    );
+    run(
+        "v3 payload decode, arbitrary strings",
+        5_000,
+        prop_oneof![
+            any::<String>(),
+            "([0-9]{1,2}:([0-6]|b4)(.|😀|é|[0-9]){0,6}){0,6}",
+        ],
+        |t| check_v3_decode(t.as_bytes()),
+    );
+    run(
+        "v3 binary payload round trip",
+        3_000,
+        prop::collection::vec(arb_packet_with(v3_text()), 0..12),
+        |ps| {
+            let body = v3::encode_binary_payload(&ps);
+            assert_eq!(v3::decode_payload(body).unwrap(), ps);
+        },
+    );
+    run(
+        "v3 text payload round trip",
+        3_000,
+        prop::collection::vec(arb_packet_with(v3_text()), 0..12),
+        |ps| {
+            let body = v3::encode_text_payload(&ps);
+            assert_eq!(v3::decode_payload(Bytes::from(body)).unwrap(), ps);
+        },
+    );
+    run(
+        "v3 payloads concatenate",
+        2_000,
+        (
+            prop::collection::vec(arb_packet_with(v3_text()), 0..6),
+            prop::collection::vec(arb_packet_with(v3_text()), 0..6),
+        ),
+        |(a, b)| {
+            let both: Vec<Packet> = a.iter().chain(&b).cloned().collect();
+            let binary = [v3::encode_binary_payload(&a), v3::encode_binary_payload(&b)].concat();
+            assert_eq!(binary, v3::encode_binary_payload(&both));
+            assert_eq!(v3::decode_payload(Bytes::from(binary)).unwrap(), both);
+            let text = v3::encode_text_payload(&a) + &v3::encode_text_payload(&b);
+            assert_eq!(text, v3::encode_text_payload(&both));
+            assert_eq!(v3::decode_payload(Bytes::from(text)).unwrap(), both);
+        },
+    );
+    // python counts code points: a record whose UTF-16 count differs (non-BMP text) is
+    // found by its count of code points, unless the UTF-16 count happens to end on what
+    // looks like a record start (data holding ASCII digits then `:`): ambiguous, so
+    // digit-free text here.
+    run(
+        "v3 text payload with python's code-point lengths",
+        3_000,
+        prop::collection::vec(
+            arb_packet_with(v3_text().prop_map(|t| t.replace(|c: char| c.is_ascii_digit(), ""))),
+            0..12,
+        ),
+        |ps| {
+            let body = python_text_payload(&ps);
+            assert_eq!(v3::decode_payload(Bytes::from(body)).unwrap(), ps);
+        },
+    );
+    run(
+        "v3 frame round trip",
+        3_000,
+        arb_packet_with(v3_text()),
+        |p| assert_eq!(v3::decode_frame(v3::encode_frame(p.clone())).unwrap(), p),
+    );
+    for protocol in [Protocol::V3, Protocol::Auto, Protocol::V4] {
+        for transports in [
+            Transports::Upgrade,
+            Transports::WebSocket,
+            Transports::Polling,
+        ] {
+            run(
+                &format!("session {protocol:?} {transports:?}, arbitrary v3 inputs"),
+                1_000,
+                arb_session_v3(),
+                |inputs| drive_with(transports, protocol, inputs),
+            );
+        }
     }
 
     let total = CASES.load(Ordering::Relaxed);

@@ -3,18 +3,18 @@
 //! the rules of tests/common/rules.rs, checked on every transmit and event.
 
 mod common;
+#[path = "common/pair.rs"]
+mod pair;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
-use common::rules::Checker;
-use engineio::proto::{
-    Endpoint, Frame, Packet, PollRequest, Session, SessionConfig, SessionEvent, Transmit,
-};
+use engineio::proto::{Frame, Packet, SessionConfig, SessionEvent, Transmit};
 use engineio::{
-    DecodeError, DisconnectReason, HttpStatusError, Payload, SendError, SendErrorKind, ServerClose,
+    DecodeError, DisconnectReason, HttpStatusError, Payload, SendErrorKind, ServerClose,
     TransportFailure, TransportKind, Transports,
 };
+use pair::Pair;
 
 const OPEN_UPGRADE: &str = r#"0{"sid":"s1","upgrades":["websocket"],"pingInterval":300,"pingTimeout":200,"maxPayload":1000000}"#;
 const OPEN_POLLING: &str =
@@ -23,169 +23,6 @@ const OPEN_POLLING: &str =
 /// packet without it is taken for a possible v3 server under `Protocol::Auto`).
 const OPEN_WS: &str =
     r#"0{"sid":"s1","upgrades":[],"pingInterval":300,"pingTimeout":200,"maxPayload":1000000}"#;
-
-/// The client session and what a server would have seen of it (the GET and POST in
-/// flight, the WebSocket, the packets received, the events), on a fake clock.
-struct Pair {
-    session: Session,
-    now: Instant,
-    seen: Checker,
-}
-
-impl Pair {
-    fn new(transports: Transports) -> Pair {
-        let mut config = SessionConfig::default();
-        config.transports = transports;
-        Pair::with_config(config)
-    }
-
-    fn with_config(config: SessionConfig) -> Pair {
-        let now = Instant::now();
-        let endpoint = Endpoint::parse("http://127.0.0.1:5000").unwrap();
-        let seen = Checker::new(&config);
-        let mut pair = Pair {
-            session: Session::new(endpoint, config, now),
-            now,
-            seen,
-        };
-        pair.step();
-        pair
-    }
-
-    /// Polling session, opened with `handshake`, with a poll in flight: when the server
-    /// offers an upgrade, the client probes before it polls, and polls only once the
-    /// probe has taken longer than the hold (this is that case: see
-    /// `the_probe_goes_before_the_first_poll` for the other).
-    fn polling(handshake: &str) -> Pair {
-        let mut p = Pair::opened(handshake);
-        if p.seen.get().is_none() && p.session.is_upgrading() {
-            let hold = p.session.poll_timeout().expect("the poll hold") - p.now;
-            p.advance(hold);
-            assert!(p.seen.get().is_some(), "no poll after the hold");
-        }
-        p
-    }
-
-    /// Polling session, opened with `handshake`, as the session leaves it.
-    fn opened(handshake: &str) -> Pair {
-        let mut p = Pair::new(Transports::Upgrade);
-        p.answer_get(handshake);
-        p
-    }
-
-    /// Collects every transmit and event, checking the rules each must keep.
-    fn step(&mut self) {
-        self.seen.drain(&mut self.session, self.now);
-    }
-
-    fn answer_get(&mut self, body: &str) {
-        self.answer_get_status(200, body);
-    }
-
-    fn answer_get_status(&mut self, status: u16, body: &str) {
-        self.answer(PollRequest::Get, status, body);
-    }
-
-    fn answer_post(&mut self) {
-        self.answer_post_status(200, "ok");
-    }
-
-    fn answer_post_status(&mut self, status: u16, body: &str) {
-        self.answer(PollRequest::Post, status, body);
-    }
-
-    fn answer(&mut self, request: PollRequest, status: u16, body: &str) {
-        assert!(self.seen.in_flight(request), "no {request:?} in flight");
-        let body = Bytes::copy_from_slice(body.as_bytes());
-        self.seen
-            .handle_response(&mut self.session, self.now, request, status, body);
-        self.step();
-    }
-
-    fn ws_connect(&mut self) {
-        assert!(
-            self.seen.ws_opening().is_some(),
-            "no WebSocket open requested"
-        );
-        self.seen.handle_ws_connected(&mut self.session, self.now);
-        self.step();
-    }
-
-    fn ws_recv(&mut self, text: &str) {
-        self.seen
-            .handle_ws_frame(&mut self.session, self.now, Frame::Text(text.into()));
-        self.step();
-    }
-
-    /// The WebSocket fails (not stepped).
-    fn ws_failed(&mut self, error: TransportFailure) {
-        self.seen
-            .handle_ws_failed(&mut self.session, self.now, error);
-    }
-
-    /// The server closes the WebSocket with a close frame (not stepped).
-    fn ws_closed(&mut self, code: u16, reason: &str) {
-        self.seen
-            .handle_ws_closed(&mut self.session, self.now, code, reason);
-    }
-
-    fn advance(&mut self, d: Duration) {
-        self.now += d;
-        if self.session.poll_timeout().is_some_and(|t| t <= self.now) {
-            self.seen.handle_timeout(&mut self.session, self.now);
-        }
-        self.step();
-    }
-
-    /// Queues a message (not stepped).
-    fn queue(&mut self, m: impl Into<Payload>) -> Result<(), SendError> {
-        self.seen.send(&mut self.session, m)
-    }
-
-    fn send(&mut self, s: &str) {
-        self.queue(s).unwrap();
-        self.step();
-    }
-
-    /// Closes the session from the client side (not stepped).
-    fn close(&mut self) {
-        self.seen.close(&mut self.session);
-    }
-
-    fn messages(&self) -> Vec<String> {
-        self.seen
-            .events()
-            .iter()
-            .filter_map(|e| match e {
-                SessionEvent::Message(Payload::Text(t)) => Some(t.to_string()),
-                _ => None,
-            })
-            .collect()
-    }
-
-    /// Text messages the server received, in order, over any transport.
-    fn received(&self) -> Vec<String> {
-        self.seen
-            .inbox()
-            .iter()
-            .filter_map(|(_, p)| match p {
-                Packet::Message(Payload::Text(t)) => Some(t.to_string()),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn last_event(&self) -> &SessionEvent {
-        self.seen.events().last().expect("no event")
-    }
-
-    /// Opens the probe socket and answers the probe: the upgrade then waits for the
-    /// requests in flight.
-    fn upgrade_until_draining(&mut self) {
-        self.ws_connect();
-        self.ws_recv("3probe");
-    }
-}
 
 fn disconnected(reason: DisconnectReason) -> SessionEvent {
     SessionEvent::Disconnected(reason)

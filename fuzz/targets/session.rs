@@ -9,14 +9,21 @@
 //! arbitrary timings, pings, `3probe`, messages, close…), so that the fuzzer gets past the
 //! handshake and into the upgrade.
 //!
+//! The session asks protocol v4, v3 or either (`Protocol::Auto`); bodies come in v4's
+//! framing or either of v3's (text with UTF-16 lengths, or binary), frames in either
+//! version's, and the handshake can be refused as python-engineio 3 refuses `EIO=4` (a 400
+//! with its text, or a 400 to the WebSocket handshake), so that Auto's retries and v3's
+//! heartbeat are reached.
+//!
 //! In strict mode the driver only reports what it was asked to do (the answer to a
 //! request in flight, a frame on an open socket). In lenient mode it reports anything at
 //! any time; the session must not panic and its documented rules must still hold.
 //!
 //! Checked, beside no panic: every rule of tests/common/rules.rs (the checker this target
 //! shares with the session and property tests, included by path): requests in flight,
-//! URLs, POST contents, the client's packets (no ping but the probe, pongs that echo a
-//! ping, messages in order, none lost), the events and their order, `send`'s answers,
+//! URLs and the versions they ask, POST contents and content types, the client's packets
+//! (v4: no ping but the probe, pongs that echo a ping; v3: no pong, pings that wait for
+//! pongs; messages in order, none lost), the events and their order, `send`'s answers,
 //! `is_open()`/`is_closed()` against the events, and no deadline already past after
 //! `handle_timeout(now)`.
 
@@ -25,9 +32,9 @@ use std::time::{Duration, Instant};
 use arbitrary::Arbitrary;
 use bytes::Bytes;
 use engineio::proto::{
-    Endpoint, Frame, Handshake, Packet, PollRequest, Session, SessionConfig, payload,
+    Endpoint, Frame, Handshake, Packet, PollRequest, Session, SessionConfig, payload, v3,
 };
-use engineio::{ByteStr, Payload, TransportFailure, Transports};
+use engineio::{ByteStr, HttpStatusError, Payload, Protocol, TransportFailure, Transports};
 
 #[path = "../../tests/common/rules.rs"]
 mod rules;
@@ -41,9 +48,17 @@ enum Mode {
     Upgrade,
 }
 
+#[derive(Arbitrary, Debug, Clone, Copy, PartialEq)]
+enum Version {
+    Auto,
+    V3,
+    V4,
+}
+
 #[derive(Arbitrary, Debug)]
 struct Input {
     mode: Mode,
+    version: Version,
     secure: bool,
     request_timeout_ms: u16,
     upgrade_timeout_ms: u16,
@@ -124,13 +139,25 @@ impl Wire {
     }
 }
 
+/// Packets as v3 frames them (open packets with or without `maxPayload`: a v4 server
+/// that allows v3 sends one).
+fn v3_packets(ws: &[Wire]) -> Vec<Packet> {
+    ws.iter().map(Wire::packet).collect()
+}
+
 /// The body of an HTTP answer.
 #[derive(Arbitrary, Debug)]
 enum Body {
     Packets(Vec<Wire>),
+    /// v3's text framing (node's engine.io 3).
+    V3Text(Vec<Wire>),
+    /// v3's binary framing (python-engineio 3).
+    V3Binary(Vec<Wire>),
     Raw(Vec<u8>),
     /// python-engineio's answer to a poll after it closed the session.
     SessionClosed,
+    /// python-engineio 3's refusal of `EIO=4` (with a 400).
+    Unsupported,
 }
 
 impl Body {
@@ -140,8 +167,13 @@ impl Body {
                 let packets: Vec<Packet> = ws.iter().map(Wire::packet).collect();
                 Bytes::from(payload::encode(&packets))
             }
+            Body::V3Text(ws) => Bytes::from(v3::encode_text_payload(&v3_packets(ws))),
+            Body::V3Binary(ws) => v3::encode_binary_payload(&v3_packets(ws)),
             Body::Raw(b) => Bytes::copy_from_slice(b),
             Body::SessionClosed => Bytes::from_static(b"\"Session is disconnected\""),
+            Body::Unsupported => Bytes::from_static(
+                b"\"The client is using an unsupported version of the Socket.IO or Engine.IO protocols\"",
+            ),
         }
     }
 }
@@ -155,7 +187,12 @@ enum Status {
 
 #[derive(Arbitrary, Debug)]
 enum WsIn {
-    Packet { packet: Wire, b64: bool },
+    Packet {
+        packet: Wire,
+        b64: bool,
+    },
+    /// A packet as v3 frames it (binary with the type byte).
+    V3Packet(Wire),
     Text(String),
     Binary(Vec<u8>),
 }
@@ -164,6 +201,7 @@ impl WsIn {
     fn frame(&self) -> Frame {
         match self {
             WsIn::Packet { packet, b64 } => packet.packet().encode_frame(*b64),
+            WsIn::V3Packet(packet) => v3::encode_frame(packet.packet()),
             WsIn::Text(t) => Frame::Text(ByteStr::from(t.as_str())),
             WsIn::Binary(b) => Frame::Binary(Bytes::copy_from_slice(b)),
         }
@@ -193,6 +231,8 @@ enum Op {
         reason: String,
     },
     WsFailed,
+    /// The WebSocket handshake answered with this HTTP status.
+    WsRefused(u16),
     Advance(u16),
     AdvanceLong(u32),
     ToDeadline,
@@ -218,6 +258,11 @@ pub fn run(data: &[u8]) {
     config.upgrade_timeout = Duration::from_millis(input.upgrade_timeout_ms.into());
     config.timestamp_requests = input.timestamp_requests;
     config.max_packets_per_post = usize::from(input.max_packets_per_post % 20);
+    config.protocol = match input.version {
+        Version::Auto => Protocol::Auto,
+        Version::V3 => Protocol::V3,
+        Version::V4 => Protocol::V4,
+    };
     let url = if input.secure {
         "https://h"
     } else {
@@ -281,6 +326,17 @@ pub fn run(data: &[u8]) {
                     continue;
                 }
                 c.handle_ws_failed(&mut s, now, TransportFailure::Io("eof".into()));
+            }
+            Op::WsRefused(status) => {
+                if c.ws() != Ws::Opening && !lenient {
+                    continue;
+                }
+                let refused = TransportFailure::Http(HttpStatusError {
+                    status,
+                    code: None,
+                    message: None,
+                });
+                c.handle_ws_failed(&mut s, now, refused);
             }
             Op::Advance(ms) => advance(&mut c, &mut s, &mut now, Duration::from_millis(ms.into())),
             Op::AdvanceLong(ms) => {

@@ -892,11 +892,18 @@ impl Session {
             return None;
         }
         let max_payload = self.handshake.as_ref().and_then(|h| h.max_payload);
-        let n = payload::batch_len(
-            &self.write_buf,
-            max_payload,
-            self.config.max_packets_per_post,
-        );
+        let n = match self.version {
+            Protocol::V3 => v3::batch_len(
+                &self.write_buf,
+                max_payload,
+                self.config.max_packets_per_post,
+            ),
+            _ => payload::batch_len(
+                &self.write_buf,
+                max_payload,
+                self.config.max_packets_per_post,
+            ),
+        };
         for packet in self.write_buf.iter().take(n) {
             count_sent(&mut self.stats, packet);
         }

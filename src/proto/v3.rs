@@ -19,9 +19,9 @@
 //!
 //! - In text payloads, node counts UTF-16 code units (JavaScript's `String.length`: `😀`
 //!   counts 2, `é` 1). python-engineio 3 counts code points when it reads (`😀` counts 1)
-//!   and UTF-8 bytes when it writes (`é` counts 2). The decoder here counts UTF-16 code
-//!   units, and when that does not end on a packet boundary (the end of the body, or the
-//!   next `<digits>:`), code points, then bytes.
+//!   and UTF-8 bytes when it writes (`é` counts 2). A server counts one way throughout, so
+//!   the decoder reads the whole payload counting UTF-16 code units, and if that does not
+//!   decode, code points, then bytes.
 //! - In binary payloads, both count the bytes of the packet as sent: UTF-8 bytes for text,
 //!   the type byte plus the data for binary. No ambiguity: so the client POSTs in the
 //!   binary framing, and asks for it (no `b64=1`).
@@ -90,10 +90,35 @@ pub fn is_v3_payload(body: &[u8]) -> bool {
     }
 }
 
+/// What a text payload's lengths count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Count {
+    /// UTF-16 code units: node's engine.io (JavaScript's `String.length`).
+    Utf16,
+    /// Code points: what the specification says, and what python-engineio 3 reads.
+    Chars,
+    /// UTF-8 bytes: what python-engineio 3 writes.
+    Bytes,
+}
+
+/// Decodes a text payload. A server counts one way throughout, so the whole payload is
+/// decoded counting UTF-16 code units; if that fails, code points; then bytes. The first
+/// reading that decodes wins; if none does, the UTF-16 reading's error is returned.
 fn decode_text_payload(body: Bytes) -> Result<Vec<Packet>, DecodeError> {
     let text = std::str::from_utf8(&body).map_err(|e| DecodeError::InvalidUtf8 {
         valid_up_to: e.valid_up_to(),
     })?;
+    let first = decode_text_records(&body, text, Count::Utf16);
+    if first.is_ok() || text.is_ascii() {
+        // ASCII text counts the same every way.
+        return first;
+    }
+    decode_text_records(&body, text, Count::Chars)
+        .or_else(|_| decode_text_records(&body, text, Count::Bytes))
+        .or(first)
+}
+
+fn decode_text_records(body: &Bytes, text: &str, count: Count) -> Result<Vec<Packet>, DecodeError> {
     let mut packets = Vec::new();
     let mut at = 0;
     while at < text.len() {
@@ -106,58 +131,38 @@ fn decode_text_payload(body: Bytes) -> Result<Vec<Packet>, DecodeError> {
             .parse()
             .map_err(|_| bad("a record length is not a number"))?;
         let start = at + digits + 1;
-        let end = record_end(text, start, len)
+        let end = record_end(text, start, len, count)
             .ok_or_else(|| bad("a record is longer than the payload"))?;
-        if len == 0 {
+        if len > 0 {
             // `0:` is the empty payload; an empty record anywhere else is no packet.
-            at = end;
-            continue;
+            packets.push(decode_text_packet(body.slice(start..end))?);
         }
-        packets.push(decode_text_packet(body.slice(start..end))?);
         at = end;
     }
     Ok(packets)
 }
 
-/// Where a record of `len` starting at byte `start` of `text` ends: after `len` UTF-16
-/// code units if that is a packet boundary, else after `len` code points if that is one,
-/// else after `len` bytes if that is one (python-engineio 3 sends byte counts when asked
-/// for text payloads with `b64=1`), else after the UTF-16 count anyway (what follows will
-/// fail to decode).
-fn record_end(text: &str, start: usize, len: usize) -> Option<usize> {
+/// Where a record of `len`, counted as `count`, starting at byte `start` of `text` ends;
+/// `None` if the text is shorter, or the count ends inside a character.
+fn record_end(text: &str, start: usize, len: usize, count: Count) -> Option<usize> {
     let rest = text.get(start..)?;
-    let by_bytes = start
-        .checked_add(len)
-        .filter(|&end| text.is_char_boundary(end) && end <= text.len());
-    let mut by_utf16 = None;
-    let mut by_chars = None;
-    let (mut units, mut chars) = (0usize, 0usize);
-    if len == 0 {
-        return Some(start);
+    if count == Count::Bytes {
+        let end = start.checked_add(len)?;
+        return (end <= text.len() && text.is_char_boundary(end)).then_some(end);
     }
-    for (i, c) in rest.char_indices() {
-        units += c.len_utf16();
-        chars += 1;
-        let end = start + i + c.len_utf8();
-        if units == len && by_utf16.is_none() {
-            by_utf16 = Some(end);
-        }
-        if chars == len {
-            by_chars = Some(end);
+    let mut counted = 0usize;
+    let mut end = start;
+    for c in rest.chars() {
+        if counted >= len {
             break;
         }
+        counted += match count {
+            Count::Utf16 => c.len_utf16(),
+            _ => 1,
+        };
+        end += c.len_utf8();
     }
-    let boundary = |end: usize| {
-        let after = &text.as_bytes()[end..];
-        let digits = after.iter().take_while(|b| b.is_ascii_digit()).count();
-        after.is_empty() || (digits > 0 && after.get(digits) == Some(&b':'))
-    };
-    match (by_utf16, by_chars, by_bytes) {
-        (Some(u), _, _) if boundary(u) => Some(u),
-        (_, Some(c), _) if boundary(c) => Some(c),
-        (_, _, Some(b)) if boundary(b) => Some(b),
-        (u, c, _) => u.or(c),
-    }
+    (counted == len).then_some(end)
 }
 
 fn decode_binary_payload(body: Bytes) -> Result<Vec<Packet>, DecodeError> {
@@ -263,6 +268,30 @@ fn push_length(out: &mut BytesMut, len: usize) {
     for digit in len.to_string().bytes() {
         out.put_u8(digit - b'0');
     }
+}
+
+/// How many packets from the front of `queue` fit in one v3 POST in the binary framing:
+/// at most `max_packets`, and at most `max_payload` bytes once framed (a v4 server that
+/// allows v3, node's `allowEIO3`, announces one). A single larger packet still goes alone.
+pub(crate) fn batch_len(
+    queue: &std::collections::VecDeque<Packet>,
+    max_payload: Option<u64>,
+    max_packets: usize,
+) -> usize {
+    let limit = max_payload.unwrap_or(u64::MAX);
+    let mut total: u64 = 0;
+    let mut n = 0;
+    for p in queue.iter().take(max_packets.max(1)) {
+        let (len, _) = binary_record(p);
+        let framed = 1 + len.to_string().len() + 1 + len;
+        let next = total.saturating_add(framed as u64);
+        if n > 0 && next > limit {
+            break;
+        }
+        total = next;
+        n += 1;
+    }
+    n
 }
 
 /// Encodes packets as a v3 binary polling payload (`application/octet-stream`): what
@@ -468,6 +497,27 @@ mod tests {
         let body = encode_text_payload(&packets);
         assert_eq!(body, "4:4€😀10:b4AQIDBA==6:2probe");
         assert_eq!(decode_payload(Bytes::from(body)).unwrap(), packets);
+    }
+
+    #[test]
+    fn batches_count_the_binary_framing() {
+        let queue: std::collections::VecDeque<Packet> =
+            ["aaaa", "bbbb", "cccc"].into_iter().map(msg).collect();
+        // Each record: 1 + 1 digit + 1 + 5 = 8 bytes.
+        assert_eq!(batch_len(&queue, Some(20), 16), 2);
+        assert_eq!(batch_len(&queue, Some(24), 16), 3);
+        assert_eq!(batch_len(&queue, Some(3), 16), 1);
+        assert_eq!(batch_len(&queue, None, 2), 2);
+        let body = encode_binary_payload(queue.iter().take(2));
+        assert_eq!(body.len(), 16);
+    }
+
+    #[test]
+    fn a_whole_payload_is_read_one_way() {
+        // The UTF-16 reading of the first record ends on `<digits>:`, but the rest does
+        // not decode that way: bytes it is.
+        let got = decode_payload(Bytes::from("3:4é10:4abcdefghi")).unwrap();
+        assert_eq!(got, vec![msg("é"), msg("abcdefghi")]);
     }
 
     #[test]

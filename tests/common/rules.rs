@@ -25,7 +25,16 @@
 //!   `transport=`, and `sid` exactly when the session has one: the server routes by them.
 //! - A POST carries the sid: the server cannot place it otherwise.
 //! - A polling URL carries a `t` stamp exactly when `timestamp_requests` asks: some servers reject it.
-//! - A POST is UTF-8 text that decodes: it is sent as `text/plain;charset=UTF-8`.
+//! - Every URL asks the version spoken (`EIO=4` or `EIO=3`) once the session is open.
+//!   Handshakes ask the pinned version only; with `Protocol::Auto`, `EIO=4` first, then
+//!   at most one `EIO=3`, then (WebSocket-only, an older v4 server) `EIO=4` once more: a
+//!   refusing server is not asked forever. `EIO=3` only after `EIO=4` was refused as an
+//!   unsupported version (python-engineio 3's 400 and text, or a 400 to the WebSocket
+//!   handshake) or opened a WebSocket without `maxPayload` (node's engine.io 3); `EIO=4`
+//!   again only after that `EIO=3` WebSocket was refused (4xx).
+//! - A POST is UTF-8 text that decodes: it is sent as `text/plain;charset=UTF-8`. In v3, a
+//!   POST is v3's binary framing that decodes, sent as `application/octet-stream` (the
+//!   framing whose lengths node and python count alike); never octet-stream in v4.
 //! - A POST holds 1 to `max_packets_per_post` packets: python-engineio drops larger ones.
 //! - A POST of several packets stays within the handshake's `maxPayload`: else a 413.
 //! - `WsSend` only on an open WebSocket, and its frame decodes: there is nowhere else to send it.
@@ -33,8 +42,14 @@
 //! The packets the server receives:
 //! - A message is one the application queued, in order, once, never after the close packet.
 //! - A pong echoes the data of a ping the server sent: a v4 server drops unsolicited pongs.
+//!   In v3 no pong at all: the server never pings, and answers the client's pings.
+//! - v3: the client's pings carry no data, never come before pingInterval has passed since
+//!   the handshake, nor after the close packet, and wait for the server's pong: at most
+//!   one more ping than pongs received (engine.io-client 3 pings pingInterval after each
+//!   pong, not on a clock of its own).
 //! - The close packet only after `close()`, and once: it ends the session on the server.
-//! - No ping but `2probe`, on the WebSocket of an upgrade: engine.io 6 closes a client that pings.
+//! - v4: no ping but `2probe`, on the WebSocket of an upgrade: engine.io 6 closes a client
+//!   that pings.
 //! - One `5`, on the WebSocket of an upgrade: it switches the server's transport.
 //! - Nothing else (open, noop; upgrade on polling): those are the server's packets.
 //!
@@ -56,22 +71,23 @@
 //! - Once upgraded, the transport stays WebSocket.
 //!
 //! Commands and inputs:
-//! - `send` succeeds exactly when `is_open()`, unless it is text holding U+001E on
-//!   long-polling (the payload separator); a refusal hands the message back, with
-//!   `NotConnected` in the handshake, `Closed` after it, `RecordSeparator` for U+001E.
+//! - `send` succeeds exactly when `is_open()`, unless it is text holding U+001E on v4
+//!   long-polling (the payload separator; v3 payloads are length-prefixed, any text goes);
+//!   a refusal hands the message back, with `NotConnected` in the handshake, `Closed` after
+//!   it, `RecordSeparator` for U+001E.
 //! - After `handle_timeout(now)` the next deadline is later than `now`: no busy loop.
 #![allow(dead_code)]
 
 use std::collections::HashSet;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use engineio::proto::{
-    Frame, Packet, PollRequest, Session, SessionConfig, SessionEvent, Transmit, payload,
+    Frame, Packet, PollRequest, Session, SessionConfig, SessionEvent, Transmit, payload, v3,
 };
 use engineio::{
-    ByteStr, DecodeError, DisconnectReason, Payload, SendError, SendErrorKind, TransportFailure,
-    TransportKind, Transports,
+    ByteStr, DecodeError, DisconnectReason, HttpStatusError, Payload, Protocol, SendError,
+    SendErrorKind, TransportFailure, TransportKind, Transports,
 };
 use http::Uri;
 
@@ -84,6 +100,18 @@ pub enum Ws {
     Opening,
     /// Reported connected.
     Open,
+}
+
+/// How the last handshake request ended, as far as choosing the version goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HandshakeEnd {
+    /// A 400 saying the version is unsupported (python-engineio 3 to `EIO=4`).
+    Unsupported,
+    /// The WebSocket handshake was answered with this 4xx status (no body read).
+    WsRefused(u16),
+    /// A WebSocket open packet without `maxPayload`.
+    OpenWithoutMaxPayload,
+    Other,
 }
 
 /// The server's and the driver's view of one session, and the checks of the module docs.
@@ -110,6 +138,24 @@ pub struct Checker {
     transmitted: usize,
     /// The session speaks v3 (set from the session at each transmit).
     v3: bool,
+    /// The version the configuration asks for.
+    protocol: Protocol,
+    /// The version each handshake request asked (`EIO=`), in order.
+    handshakes: Vec<Protocol>,
+    /// How the last handshake request ended, if it did.
+    handshake_end: Option<HandshakeEnd>,
+    /// The latest time an input or drain reported.
+    now: Option<Instant>,
+    /// When `Connected` came, and the handshake's pingInterval.
+    connected_at: Option<Instant>,
+    ping_interval: Option<Duration>,
+    /// v3: the pings the client sent and the pongs the server sent.
+    v3_pings: usize,
+    v3_pongs: usize,
+    /// Every POST as sent: its content type and body.
+    raw_posts: Vec<(&'static str, Bytes)>,
+    /// Every frame sent on a WebSocket, as sent.
+    frames: Vec<Frame>,
     /// The data of every ping the server sent.
     pings: HashSet<ByteStr>,
     inbox: Vec<(TransportKind, Packet)>,
@@ -139,6 +185,16 @@ impl Checker {
             sent: Vec::new(),
             transmitted: 0,
             v3: false,
+            protocol: config.protocol,
+            handshakes: Vec::new(),
+            handshake_end: None,
+            now: None,
+            connected_at: None,
+            ping_interval: None,
+            v3_pings: 0,
+            v3_pongs: 0,
+            raw_posts: Vec::new(),
+            frames: Vec::new(),
             pings: HashSet::new(),
             inbox: Vec::new(),
             posts: Vec::new(),
@@ -186,9 +242,24 @@ impl Checker {
         &self.inbox
     }
 
-    /// Every body the client POSTed, in order.
+    /// Every body the client POSTed, in order (v3's binary bodies in `Debug` form).
     pub fn posts(&self) -> &[String] {
         &self.posts
+    }
+
+    /// Every POST, in order, as sent: its content type and body.
+    pub fn raw_posts(&self) -> &[(&'static str, Bytes)] {
+        &self.raw_posts
+    }
+
+    /// Every frame the client sent on a WebSocket, in order, as sent.
+    pub fn frames(&self) -> &[Frame] {
+        &self.frames
+    }
+
+    /// The version each handshake request asked for (`EIO=`), in order.
+    pub fn handshakes(&self) -> &[Protocol] {
+        &self.handshakes
     }
 
     /// Every event, in order.
@@ -218,13 +289,34 @@ impl Checker {
         status: u16,
         body: Bytes,
     ) {
+        self.now = Some(now);
         let was_in_flight = self.take(request);
-        if was_in_flight && request == PollRequest::Get && status == 200 {
+        if was_in_flight && request == PollRequest::Get && !self.connected && status != 200 {
+            let e = HttpStatusError::from_response(status, &body);
+            let unsupported = e
+                .message
+                .is_some_and(|m| m.to_ascii_lowercase().contains("unsupported version"));
+            self.handshake_end = Some(if status == 400 && unsupported {
+                HandshakeEnd::Unsupported
+            } else {
+                HandshakeEnd::Other
+            });
+        }
+        let poll = was_in_flight && request == PollRequest::Get && status == 200;
+        if poll {
             for p in payload::decode(body.clone()) {
                 self.note_ping(p);
             }
         }
-        s.handle_response(now, request, status, body);
+        s.handle_response(now, request, status, body.clone());
+        // The version is known once the handshake is handled (Protocol::Auto).
+        if poll && s.protocol() == Some(Protocol::V3) {
+            let packets = v3::decode_payload(body).unwrap_or_default();
+            self.v3_pongs += packets
+                .iter()
+                .filter(|p| matches!(p, Packet::Pong(_)))
+                .count();
+        }
     }
 
     /// Reports a request that failed, as [`Session::handle_request_failed`].
@@ -235,12 +327,14 @@ impl Checker {
         request: PollRequest,
         error: TransportFailure,
     ) {
+        self.now = Some(now);
         self.take(request);
         s.handle_request_failed(now, request, error);
     }
 
     /// Reports the WebSocket open, as [`Session::handle_ws_connected`].
     pub fn handle_ws_connected(&mut self, s: &mut Session, now: Instant) {
+        self.now = Some(now);
         if self.ws == Ws::Opening {
             self.ws = Ws::Open;
         }
@@ -249,27 +343,57 @@ impl Checker {
 
     /// Reports a frame from the server, as [`Session::handle_ws_frame`].
     pub fn handle_ws_frame(&mut self, s: &mut Session, now: Instant, frame: Frame) {
-        if self.ws == Ws::Open {
+        self.now = Some(now);
+        let open = self.ws == Ws::Open;
+        if open {
             self.note_ping(Packet::decode_frame(frame.clone()));
+            if !self.connected {
+                self.handshake_end = Some(match Packet::decode_frame(frame.clone()) {
+                    Ok(Packet::Open(h)) if h.max_payload.is_none() => {
+                        HandshakeEnd::OpenWithoutMaxPayload
+                    }
+                    _ => HandshakeEnd::Other,
+                });
+            }
         }
-        s.handle_ws_frame(now, frame);
+        s.handle_ws_frame(now, frame.clone());
+        if open
+            && s.protocol() == Some(Protocol::V3)
+            && matches!(v3::decode_frame(frame), Ok(Packet::Pong(_)))
+        {
+            self.v3_pongs += 1;
+        }
     }
 
     /// Reports a close frame from the server, as [`Session::handle_ws_closed`]: the
     /// socket is gone.
     pub fn handle_ws_closed(&mut self, s: &mut Session, now: Instant, code: u16, reason: &str) {
+        self.now = Some(now);
+        if !self.connected {
+            self.handshake_end = Some(HandshakeEnd::Other);
+        }
         self.ws = Ws::None;
         s.handle_ws_closed(now, code, reason);
     }
 
     /// Reports the WebSocket failed, as [`Session::handle_ws_failed`]: the socket is gone.
     pub fn handle_ws_failed(&mut self, s: &mut Session, now: Instant, error: TransportFailure) {
+        self.now = Some(now);
+        if !self.connected && self.ws != Ws::None {
+            self.handshake_end = Some(match &error {
+                TransportFailure::Http(e) if (400..500).contains(&e.status) => {
+                    HandshakeEnd::WsRefused(e.status)
+                }
+                _ => HandshakeEnd::Other,
+            });
+        }
         self.ws = Ws::None;
         s.handle_ws_failed(now, error);
     }
 
     /// Reports the time, as [`Session::handle_timeout`], and checks the next deadline.
     pub fn handle_timeout(&mut self, s: &mut Session, now: Instant) {
+        self.now = Some(now);
         s.handle_timeout(now);
         if let Some(at) = s.poll_timeout() {
             assert!(at > now, "a deadline already past after handle_timeout");
@@ -284,14 +408,16 @@ impl Checker {
         let separator = payload
             .as_text()
             .is_some_and(|t| t.contains(char::from(payload::SEPARATOR)));
-        let on_polling = s.transport() == TransportKind::Polling;
+        // v3 payloads are length-prefixed: any text goes.
+        let on_polling =
+            s.transport() == TransportKind::Polling && s.protocol() != Some(Protocol::V3);
         let full = s.queued() >= s.config().send_buffer;
         let result = s.send(payload.clone());
         match &result {
             Ok(()) => {
                 assert!(open, "send accepted while not open");
                 assert!(!full, "send accepted past the send buffer");
-                assert!(!(separator && on_polling), "U+001E accepted on polling");
+                assert!(!(separator && on_polling), "U+001E accepted on v4 polling");
                 self.sent.push(payload);
             }
             Err(e) => {
@@ -337,6 +463,7 @@ impl Checker {
     /// Takes every transmit, then every event, checking each; then checks the session's
     /// state. Call it after every input and command.
     pub fn drain(&mut self, s: &mut Session, now: Instant) {
+        self.now = Some(now);
         while let Some(t) = s.poll_transmit(now) {
             self.transmit(s, t);
         }
@@ -361,6 +488,7 @@ impl Checker {
             Transmit::Get { uri } => {
                 assert!(self.get.is_none(), "a second GET while one is in flight");
                 self.check_polling(s, &uri);
+                self.check_handshake(s, &uri);
                 self.get = Some(uri);
             }
             Transmit::Post {
@@ -405,6 +533,7 @@ impl Checker {
                     );
                 }
                 self.posts.push(text);
+                self.raw_posts.push((content_type, body.clone()));
                 for p in packets {
                     self.client_packet(p, TransportKind::Polling);
                 }
@@ -422,6 +551,7 @@ impl Checker {
                     "a WebSocket URL that is not ws or wss: {uri}"
                 );
                 self.check_url(s, &uri, TransportKind::WebSocket);
+                self.check_handshake(s, &uri);
                 self.ws = Ws::Opening;
                 self.ws_uri = Some(uri);
             }
@@ -434,12 +564,67 @@ impl Checker {
                 };
                 let p =
                     p.unwrap_or_else(|e| panic!("a frame that does not decode ({e:?}): {frame:?}"));
+                self.frames.push(frame);
                 self.client_packet(p, TransportKind::WebSocket);
             }
             Transmit::WsClose => {
                 self.ws = Ws::None;
                 self.ws_closes += 1;
             }
+        }
+    }
+
+    /// A request without a sid is a handshake: it asks the pinned version, or with
+    /// `Protocol::Auto` follows `EIO=4`, `EIO=3` (once), `EIO=4` (WebSocket-only, once).
+    fn check_handshake(&mut self, s: &Session, uri: &Uri) {
+        if s.sid().is_some() {
+            return;
+        }
+        let query = uri.query().unwrap_or("");
+        let asked = if query.contains("EIO=3&") {
+            Protocol::V3
+        } else {
+            assert!(query.contains("EIO=4&"), "a handshake without EIO: {uri}");
+            Protocol::V4
+        };
+        self.handshakes.push(asked);
+        let end = self.handshake_end.take();
+        match self.protocol {
+            Protocol::Auto => {
+                let ws_only = self.transports == Transports::WebSocket;
+                let allowed: &[Protocol] = if ws_only {
+                    &[Protocol::V4, Protocol::V3, Protocol::V4]
+                } else {
+                    &[Protocol::V4, Protocol::V3]
+                };
+                assert!(
+                    self.handshakes.len() <= allowed.len()
+                        && self.handshakes[..] == allowed[..self.handshakes.len()],
+                    "handshakes asking {:?} (Protocol::Auto allows {allowed:?}): {uri}",
+                    self.handshakes
+                );
+                let why = match self.handshakes.len() {
+                    1 => true,
+                    2 => matches!(
+                        end,
+                        Some(
+                            HandshakeEnd::Unsupported
+                                | HandshakeEnd::WsRefused(400)
+                                | HandshakeEnd::OpenWithoutMaxPayload
+                        )
+                    ),
+                    _ => matches!(end, Some(HandshakeEnd::WsRefused(_))),
+                };
+                assert!(
+                    why,
+                    "handshake {} asks {asked:?} after {end:?}: {uri}",
+                    self.handshakes.len()
+                );
+            }
+            pinned => assert_eq!(
+                asked, pinned,
+                "a handshake that asks another version: {uri}"
+            ),
         }
     }
 
@@ -500,7 +685,26 @@ impl Checker {
             }
             Packet::Pong(d) => assert!(self.pings.contains(d), "a pong for no ping: {d:?}"),
             // v3: the client's heartbeat.
-            Packet::Ping(d) if self.v3 && d.is_empty() => {}
+            Packet::Ping(d) if self.v3 && d.is_empty() => {
+                assert!(!self.close_sent, "a ping after the close packet");
+                let (Some(at), Some(now), Some(interval)) =
+                    (self.connected_at, self.now, self.ping_interval)
+                else {
+                    panic!("a v3 ping before the handshake")
+                };
+                assert!(
+                    at.checked_add(interval).is_some_and(|due| now >= due),
+                    "a v3 ping {:?} after the handshake, before pingInterval ({interval:?})",
+                    now.saturating_duration_since(at)
+                );
+                self.v3_pings += 1;
+                assert!(
+                    self.v3_pings <= self.v3_pongs + 1,
+                    "v3 ping {} after only {} pongs: a ping must wait for the pong",
+                    self.v3_pings,
+                    self.v3_pongs
+                );
+            }
             Packet::Close => {
                 assert!(self.close_called, "a close packet without close()");
                 assert!(!self.close_sent, "a second close packet");
@@ -541,6 +745,8 @@ impl Checker {
                     "connected without a sid"
                 );
                 assert!(s.handshake().is_some(), "connected without a handshake");
+                self.connected_at = self.now;
+                self.ping_interval = s.handshake().map(|h| h.ping_interval);
             }
             SessionEvent::Message(_) => assert!(self.connected, "a message before connecting"),
             SessionEvent::Upgraded => {
