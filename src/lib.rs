@@ -156,7 +156,7 @@ mod url;
 pub use blocking::{Client, WeakClient};
 pub use bytestr::ByteStr;
 pub use client::{
-    AsyncClient, BackgroundTask, ClientBuilder, ClientEvent, Events, WeakAsyncClient,
+    AsyncClient, BackgroundTask, ClientBuilder, ClientEvent, Events, Reconnect, WeakAsyncClient,
 };
 pub use error::{DecodeError, Error, SendError, SendErrorKind};
 pub use message::Payload;

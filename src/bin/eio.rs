@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use engineio::{
-    AsyncClient, ClientBuilder, ClientEvent, DisconnectReason, Error, Payload, Protocol,
+    AsyncClient, ClientBuilder, ClientEvent, DisconnectReason, Error, Payload, Protocol, Reconnect,
     TransportKind, Transports,
 };
 use futures::StreamExt;
@@ -53,6 +53,8 @@ Options:
                             socks5://… or socks5h://… (default: the http_proxy,
                             https_proxy, all_proxy and no_proxy variables)
       --no-proxy            connect directly, ignoring the proxy variables
+      --reconnect           reconnect after a lost connection (1 s doubling up to
+                            5 s, +-50%, no limit); prints `reconnecting` lines
   -v, --verbose             log the client's records to stderr (-vv: trace too)
   -h, --help                print this help
   -V, --version             print the version
@@ -139,6 +141,7 @@ struct Options {
     proxy: Option<String>,
     no_proxy: bool,
     protocol: Protocol,
+    reconnect: bool,
     verbose: u8,
 }
 
@@ -159,6 +162,7 @@ fn parse_args(args: impl IntoIterator<Item = Result<String, String>>) -> Result<
         proxy: None,
         no_proxy: false,
         protocol: Protocol::Auto,
+        reconnect: false,
         verbose: 0,
     };
     while let Some(arg) = args.next() {
@@ -221,6 +225,7 @@ fn parse_args(args: impl IntoIterator<Item = Result<String, String>>) -> Result<
             "--insecure" => o.insecure = true,
             "--proxy" => o.proxy = Some(value()?),
             "--no-proxy" => o.no_proxy = true,
+            "--reconnect" => o.reconnect = true,
             "--protocol" => {
                 o.protocol = match value()?.as_str() {
                     "auto" => Protocol::Auto,
@@ -282,6 +287,9 @@ async fn run(o: Options) -> u8 {
     }
     if o.no_proxy {
         builder = builder.no_proxy();
+    }
+    if o.reconnect {
+        builder = builder.reconnect(Reconnect::new());
     }
     if let Some(proxy) = &o.proxy {
         builder = builder.proxy(proxy);
@@ -348,6 +356,11 @@ async fn run(o: Options) -> u8 {
     while let Some(input) = inputs.next().await {
         match input {
             Input::Event(ClientEvent::Connect) => {
+                let sid = client.sid().unwrap_or_else(|| sid.clone());
+                let protocol = client.protocol().unwrap_or(protocol);
+                if let Some(t) = client.transport() {
+                    transport = t;
+                }
                 emit(format_args!(
                     "connected sid={sid} transport={} protocol={}",
                     transport.as_str(),
@@ -359,6 +372,9 @@ async fn run(o: Options) -> u8 {
             }
             Input::Event(ClientEvent::Disconnect(reason)) => {
                 emit(format_args!("disconnected: {reason:#}"));
+                if o.reconnect && matches!(reason, DisconnectReason::TransportError(_)) {
+                    continue; // the client reconnects
+                }
                 return match reason {
                     DisconnectReason::ClientDisconnect | DisconnectReason::ServerDisconnect(_) => 0,
                     _ => 1,
@@ -367,6 +383,16 @@ async fn run(o: Options) -> u8 {
             Input::Event(ClientEvent::Upgraded) => {
                 transport = TransportKind::WebSocket;
                 emit(format_args!("upgraded transport={}", transport.as_str()));
+            }
+            Input::Event(ClientEvent::Reconnecting { attempt, delay }) => {
+                emit(format_args!(
+                    "reconnecting attempt={attempt} delay={}ms",
+                    delay.as_millis()
+                ));
+            }
+            Input::Event(ClientEvent::ReconnectFailed { attempts }) => {
+                emit(format_args!("reconnect failed after {attempts} attempts"));
+                return 1;
             }
             Input::Event(_) => {}
             Input::Line(line) => {

@@ -10,7 +10,7 @@ use crate::connector::{HttpConnector, Proxy, ProxyRules, WebSocketConnector};
 use crate::logging::{Logger, record};
 use crate::proto::SessionConfig;
 use crate::rt::Runtime;
-use crate::{AsyncClient, Error, Protocol, Transports};
+use crate::{AsyncClient, Error, Protocol, Reconnect, Transports};
 
 /// The default receive limit: the largest poll response or WebSocket message accepted.
 pub(crate) const DEFAULT_RECEIVE_LIMIT: usize = 64 * 1024 * 1024;
@@ -66,6 +66,7 @@ pub struct ClientBuilder {
     proxy: ProxyChoice,
     try_all_transports: bool,
     remember_upgrade: bool,
+    reconnect: Option<Reconnect>,
     error: Option<Error>,
 }
 
@@ -93,6 +94,7 @@ pub(crate) struct ClientConfig {
     pub(crate) receive_buffer: usize,
     pub(crate) try_all_transports: bool,
     pub(crate) remember_upgrade: bool,
+    pub(crate) reconnect: Option<Reconnect>,
 }
 
 impl Default for ClientBuilder {
@@ -121,6 +123,7 @@ impl ClientBuilder {
             proxy: ProxyChoice::Environment,
             try_all_transports: false,
             remember_upgrade: false,
+            reconnect: None,
             error: None,
         }
     }
@@ -525,6 +528,34 @@ impl ClientBuilder {
         self
     }
 
+    /// Reconnects after a lost connection, as `policy` says (off by default). See
+    /// [`Reconnect`] for what is retried and when.
+    ///
+    /// What the application sees: the `disconnect` handler runs for the connection that
+    /// ended, with its reason, as without reconnection; the event stream yields
+    /// [`ClientEvent::Reconnecting`](crate::ClientEvent::Reconnecting) before each wait;
+    /// when an attempt connects, the `connect` handler runs again and `sid()` is the new
+    /// session's; when the attempts run out, the stream yields
+    /// [`ClientEvent::ReconnectFailed`](crate::ClientEvent::ReconnectFailed) and the client
+    /// stops. `wait()` returns only once the client has stopped for good; `disconnect()`
+    /// stops it at once, during a wait or an attempt. Between connections, `send` fails
+    /// and hands the message back, as it always does with no connection open.
+    ///
+    /// The first `connect` is the application's: its error comes back from `connect`, and
+    /// nothing is retried before a connection has opened once.
+    ///
+    /// ```
+    /// use engineio::{AsyncClient, Reconnect};
+    ///
+    /// let eio = AsyncClient::builder().reconnect(Reconnect::new().attempts(10)).build()?;
+    /// # let _ = eio;
+    /// # Ok::<(), engineio::Error>(())
+    /// ```
+    pub fn reconnect(mut self, policy: Reconnect) -> Self {
+        self.reconnect = Some(policy);
+        self
+    }
+
     /// Builds the client.
     ///
     /// Fails when an option was invalid, or when no runtime was given and no runtime
@@ -621,6 +652,7 @@ impl ClientBuilder {
             receive_buffer: self.receive_buffer,
             try_all_transports: self.try_all_transports,
             remember_upgrade: self.remember_upgrade,
+            reconnect: self.reconnect,
         }
     }
 }

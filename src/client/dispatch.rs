@@ -138,7 +138,11 @@ impl Dispatcher {
             Entry::Event(ClientEvent::Disconnect(r)) => {
                 Call::Disconnect(handlers.disconnect.clone(), r)
             }
-            Entry::Event(ClientEvent::Upgraded) => Call::Nothing,
+            Entry::Event(
+                ClientEvent::Upgraded
+                | ClientEvent::Reconnecting { .. }
+                | ClientEvent::ReconnectFailed { .. },
+            ) => Call::Nothing,
             Entry::Failed => Call::End,
         }))
     }

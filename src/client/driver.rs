@@ -37,7 +37,7 @@ use crate::error::chain;
 use crate::logging::Logger;
 use crate::proto::{PollRequest, Session, SessionEvent, Transmit};
 use crate::rt::Timer;
-use crate::{HttpStatusError, TransportFailure, TransportKind};
+use crate::{DisconnectReason, HttpStatusError, TransportFailure, TransportKind};
 
 type HttpFuture = BoxFuture<'static, Result<http::Response<Bytes>, ConnectorError>>;
 type WsOpenFuture = BoxFuture<'static, Result<WsConnection, ConnectorError>>;
@@ -98,6 +98,8 @@ struct Io {
     connected: bool,
     /// The client's memory that WebSocket worked (`remember_upgrade`).
     websocket_worked: Arc<AtomicBool>,
+    /// Why the session ended, once it has (for the reconnection loop).
+    ended_reason: Option<DisconnectReason>,
 }
 
 /// The WebSocket.
@@ -146,6 +148,7 @@ impl Driver {
             opened: Some(opened),
             connected: false,
             websocket_worked: shared.websocket_worked.clone(),
+            ended_reason: None,
         };
         Driver {
             shared,
@@ -195,6 +198,7 @@ impl Driver {
             return;
         };
         state.last_ended = Some(conn.ended.clone());
+        state.last_reason = self.io.ended_reason.take();
         // Waiting sends learn that the connection is gone.
         conn.wake_senders();
         self.io.get = None;
@@ -597,6 +601,7 @@ impl Io {
                 }
                 SessionEvent::Disconnected(r) => {
                     dlog!(self, info, "disconnected: {r:#}");
+                    self.ended_reason = Some(r.clone());
                     Entry::Event(ClientEvent::Disconnect(r))
                 }
             };

@@ -11,6 +11,7 @@ mod builder;
 mod dispatch;
 mod driver;
 mod events;
+mod reconnect;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -38,6 +39,9 @@ use crate::{
     ConnectionStats, DisconnectReason, Error, Payload, Protocol, SendError, SendErrorKind,
     TransportFailure, TransportKind, Transports,
 };
+use events::Entry;
+use reconnect::Jitter;
+pub use reconnect::Reconnect;
 
 /// What happened on a connection, as delivered by [`AsyncClient::events`].
 ///
@@ -65,6 +69,21 @@ pub enum ClientEvent {
     Upgraded,
     /// The connection ended; always the last event of a connection.
     Disconnect(DisconnectReason),
+    /// With [`ClientBuilder::reconnect`]: the client waits `delay`, then makes reconnection
+    /// attempt `attempt` (from 1). Comes after the `Disconnect` of the connection that was
+    /// lost, and before each wait.
+    Reconnecting {
+        /// Which attempt follows the wait, from 1.
+        attempt: u32,
+        /// How long the client waits before it.
+        delay: Duration,
+    },
+    /// With [`ClientBuilder::reconnect`]: the attempts ran out; the client has stopped
+    /// (`wait()` returns).
+    ReconnectFailed {
+        /// How many attempts were made.
+        attempts: u32,
+    },
 }
 
 /// An Engine.IO client for async code: python-engineio's `AsyncClient`.
@@ -128,6 +147,110 @@ pub(crate) struct Shared {
     websocket_worked: Arc<AtomicBool>,
 }
 
+/// The reconnection loop: waits for the end of connection `generation` (and its
+/// `disconnect` handler); if the end is one `policy` retries, makes attempts, each after
+/// its wait, until one connects (then watches that connection the same way), the attempts
+/// run out, or `cancel` fires (`disconnect`, a new `connect`, the client dropped). Holds
+/// the client weakly: dropping every handle stops it. `done` fires when it stops.
+async fn reconnect_loop(
+    client: std::sync::Weak<Inner>,
+    url: String,
+    policy: Reconnect,
+    mut generation: u64,
+    cancel: oneshot::Receiver<()>,
+    done: oneshot::Sender<()>,
+) {
+    use futures::future::{Either, select};
+
+    let cancel = cancel.shared();
+    let mut jitter = Jitter::new();
+    let upgrade = || client.upgrade().map(|inner| AsyncClient { inner });
+    'watch: loop {
+        // The end of the watched connection, its disconnect handler included.
+        let ended = {
+            let Some(eio) = upgrade() else { break };
+            let state = lock(&eio.inner.shared.state);
+            match &state.conn {
+                Some(c) if c.generation == generation => Some(c.ended.clone()),
+                Some(_) => break, // somebody else connected
+                None => state.last_ended.clone(),
+            }
+        };
+        if let Some(ended) = ended {
+            if let Either::Right(_) = select(ended, cancel.clone()).await {
+                break;
+            }
+        }
+        let Some(eio) = upgrade() else { break };
+        let shared = eio.inner.shared.clone();
+        let reason = {
+            let state = lock(&shared.state);
+            if state.generation != generation || state.conn.is_some() {
+                break; // somebody else connected
+            }
+            state.last_reason.clone()
+        };
+        if !reason.is_some_and(|r| policy.retries(&r)) {
+            break;
+        }
+        drop(eio);
+        let mut attempt: u32 = 0;
+        loop {
+            attempt = attempt.saturating_add(1);
+            if policy.max_attempts().is_some_and(|max| attempt > max) {
+                record!(
+                    shared.config.logger,
+                    info,
+                    "{url}: reconnection failed after {} attempts; stopping",
+                    attempt - 1
+                );
+                lock(&shared.state)
+                    .events
+                    .push(Entry::Event(ClientEvent::ReconnectFailed {
+                        attempts: attempt - 1,
+                    }));
+                break 'watch;
+            }
+            let delay = policy.wait_before(attempt, jitter.next_unit());
+            record!(
+                shared.config.logger,
+                info,
+                "{url}: reconnecting in {delay:?} (attempt {attempt})"
+            );
+            lock(&shared.state)
+                .events
+                .push(Entry::Event(ClientEvent::Reconnecting { attempt, delay }));
+            let sleep = shared.config.runtime.timer.sleep(delay);
+            if let Either::Right(_) = select(sleep, cancel.clone()).await {
+                break 'watch;
+            }
+            let Some(eio) = upgrade() else { break 'watch };
+            let disconnects = lock(&shared.state).disconnect_calls;
+            let result = eio.connect_attempt(&url, true).await;
+            let state = lock(&shared.state);
+            if state.disconnect_calls != disconnects || cancel.peek().is_some() {
+                break 'watch;
+            }
+            match result {
+                Ok(()) => {
+                    generation = state.generation;
+                    continue 'watch;
+                }
+                // The application connected meanwhile: its connection, not ours.
+                Err(Error::AlreadyConnected) => break 'watch,
+                Err(e) => {
+                    record!(
+                        shared.config.logger,
+                        info,
+                        "{url}: attempt {attempt} failed: {e}"
+                    );
+                }
+            }
+        }
+    }
+    let _ = done.send(());
+}
+
 /// Whether a connect that failed this way may succeed over the other transport: not when
 /// the Engine.IO server itself refused it with an error of its own (a 4xx with an error
 /// message: its connect handler said no, or the request was bad); yes for everything the
@@ -164,6 +287,27 @@ pub(crate) struct State {
     /// How many times `disconnect` was called: a call during a connect that has a second
     /// transport to try ends the whole connect, not just the attempt in progress.
     disconnect_calls: u64,
+    /// Why the last connection ended (set when its session closes).
+    last_reason: Option<DisconnectReason>,
+    /// The reconnection loop, while one runs (from a `connect` with reconnection on until
+    /// the client stops for good).
+    reconnect: Option<ReconnectRun>,
+}
+
+/// A running reconnection loop, as the client's handles see it.
+struct ReconnectRun {
+    /// Tells the loop to stop (`disconnect`, or a new `connect`).
+    cancel: Option<oneshot::Sender<()>>,
+    /// Resolves when the loop has stopped.
+    done: SharedFuture<oneshot::Receiver<()>>,
+}
+
+impl ReconnectRun {
+    fn cancel(&mut self) {
+        if let Some(tx) = self.cancel.take() {
+            let _ = tx.send(());
+        }
+    }
 }
 
 /// One connection: its session, and who waits on it.
@@ -277,6 +421,8 @@ impl AsyncClient {
             events: EventQueue::new(config.receive_buffer),
             last_ended: None,
             disconnect_calls: 0,
+            last_reason: None,
+            reconnect: None,
         };
         AsyncClient {
             inner: Arc::new(Inner {
@@ -428,9 +574,24 @@ impl AsyncClient {
     }
 
     /// Connects; returns once the connection is open and, if `for_handler`, once the
-    /// `connect` handler has run. With `try_all_transports` or `remember_upgrade`, a
-    /// WebSocket-only attempt that fails is followed by one over long-polling.
+    /// `connect` handler has run. With reconnection on, a loop then watches the connection
+    /// (a loop already running is stopped first: this `connect` replaces it).
     pub(crate) async fn connect_and_wait(&self, url: &str, for_handler: bool) -> Result<(), Error> {
+        let shared = &self.inner.shared;
+        if let Some(mut run) = lock(&shared.state).reconnect.take() {
+            run.cancel();
+        }
+        self.connect_attempt(url, for_handler).await?;
+        if let Some(policy) = shared.config.reconnect.clone() {
+            self.start_reconnecting(url, policy);
+        }
+        Ok(())
+    }
+
+    /// One connect as the application asked it: with `try_all_transports` or
+    /// `remember_upgrade`, a WebSocket-only attempt that fails is followed by one over
+    /// long-polling (and the other way round).
+    async fn connect_attempt(&self, url: &str, for_handler: bool) -> Result<(), Error> {
         let shared = &self.inner.shared;
         let cfg = &shared.config;
         let remembered = cfg.remember_upgrade && shared.websocket_worked.load(Ordering::Relaxed);
@@ -678,6 +839,9 @@ impl AsyncClient {
         let rx = {
             let mut state = lock(&self.inner.shared.state);
             state.disconnect_calls += 1;
+            if let Some(run) = &mut state.reconnect {
+                run.cancel();
+            }
             let Some(conn) = &mut state.conn else {
                 return Ok(());
             };
@@ -703,16 +867,48 @@ impl AsyncClient {
     /// # }
     /// ```
     pub async fn wait(&self) {
-        let ended = {
+        let (ended, reconnecting) = {
             let state = lock(&self.inner.shared.state);
-            match &state.conn {
+            let ended = match &state.conn {
                 Some(c) => Some(c.ended.clone()),
                 None => state.last_ended.clone(),
-            }
+            };
+            (ended, state.reconnect.as_ref().map(|r| r.done.clone()))
         };
+        // With reconnection on, the client stops for good only when its loop does.
+        if let Some(done) = reconnecting {
+            let _ = done.await;
+        }
         if let Some(ended) = ended {
             let _ = ended.await;
         }
+    }
+
+    /// Starts the reconnection loop for the connection just opened.
+    fn start_reconnecting(&self, url: &str, policy: Reconnect) {
+        let shared = &self.inner.shared;
+        let (cancel_tx, cancel_rx) = oneshot::channel();
+        let (done_tx, done_rx) = oneshot::channel();
+        let generation = {
+            let mut state = lock(&shared.state);
+            if let Some(mut old) = state.reconnect.take() {
+                old.cancel();
+            }
+            state.reconnect = Some(ReconnectRun {
+                cancel: Some(cancel_tx),
+                done: done_rx.shared(),
+            });
+            state.generation
+        };
+        let run = reconnect_loop(
+            Arc::downgrade(&self.inner),
+            url.to_owned(),
+            policy,
+            generation,
+            cancel_rx,
+            done_tx,
+        );
+        shared.config.runtime.spawner.spawn(Box::pin(run));
     }
 
     /// Runs `task` in the background on the client's runtime, and returns a handle that

@@ -8,7 +8,7 @@
 //   * env: EIO_PING_INTERVAL_MS (25000), EIO_PING_TIMEOUT_MS (20000),
 //          EIO_MAX_PAYLOAD (1000000), EIO_COOKIE ("1" => cookie io=<sid>),
 //          EIO_CONNECT_MESSAGE (text sent to each client on connect),
-//          EIO_QUIET ("1" => no stderr log lines),
+//          EIO_QUIET ("1" => no stderr log lines), EIO_PORT (0: a free port),
 //          EIO_REPORT ("1" => the CONNECT and RECEIVED stdout lines below; node only)
 //   * per message from a client:
 //       text "close"          -> server closes that session
@@ -206,7 +206,7 @@ if (process.env.EIO_IGNORE_STDIN !== "1") {
   process.stdin.resume(); // discard whatever is written to us
 }
 
-httpServer.listen(0, "127.0.0.1", () => {
+httpServer.listen(Number(process.env.EIO_PORT || 0), "127.0.0.1", () => {
   const { port } = httpServer.address();
   log(
     `engine.io ${ENGINE_IO_VERSION} pingInterval=${opts.pingInterval} ` +
