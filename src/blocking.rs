@@ -268,6 +268,23 @@ impl Client {
         self.aio.transport()
     }
 
+    /// Sets a header of the next connection's requests and reconnection attempts; see
+    /// [`AsyncClient::set_header`].
+    pub fn set_header(&self, name: &str, value: &str) -> Result<(), Error> {
+        self.aio.set_header(name, value)
+    }
+
+    /// Removes a header from the next connection's requests.
+    pub fn remove_header(&self, name: &str) {
+        self.aio.remove_header(name);
+    }
+
+    /// Sets a query parameter of the next connection's requests; see
+    /// [`AsyncClient::set_query`].
+    pub fn set_query(&self, key: &str, value: &str) {
+        self.aio.set_query(key, value);
+    }
+
     /// The protocol version spoken, [`Protocol::V4`](crate::Protocol::V4) or [`Protocol::V3`](crate::Protocol::V3), while
     /// connected; `None` otherwise.
     pub fn protocol(&self) -> Option<crate::Protocol> {

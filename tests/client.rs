@@ -471,3 +471,57 @@ fn text_with_the_payload_separator_is_refused_on_polling_and_echoed_on_websocket
         }
     });
 }
+
+/// `set_header` and `set_query` change what the next connection sends; `set_header`
+/// refuses what is not a header.
+#[test]
+fn set_header_and_set_query_apply_to_the_next_connection() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Answers each request with a 400 after reading its head, and hands the heads over.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(2) {
+            let Ok(mut stream) = stream else { break };
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = stream.write_all(
+                b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            );
+            let _ = tx.send(String::from_utf8_lossy(&head).to_lowercase());
+        }
+    });
+    block_on(async {
+        let eio = AsyncClient::builder()
+            .header("Authorization", "Bearer old")
+            .query("v", "1")
+            .build()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        assert!(eio.connect(&url).await.is_err());
+        let first = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert!(first.contains("authorization: bearer old\r\n"), "{first}");
+        assert!(first.contains("?v=1&eio=4"), "{first}");
+
+        eio.set_header("Authorization", "Bearer new").unwrap();
+        eio.set_query("v", "2");
+        eio.set_query("resume", "1");
+        assert!(matches!(
+            eio.set_header("X-Bad", "a\r\nInjected: 1"),
+            Err(Error::InvalidHeader(_))
+        ));
+        assert!(eio.connect(&url).await.is_err());
+        let second = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert!(second.contains("authorization: bearer new\r\n"), "{second}");
+        assert!(!second.contains("bearer old"), "{second}");
+        assert!(second.contains("?v=2&resume=1&eio=4"), "{second}");
+        assert!(!second.contains("injected"), "{second}");
+    });
+}

@@ -135,7 +135,7 @@ impl Driver {
             timer: cfg.runtime.timer.clone(),
             http: cfg.http.clone(),
             ws_connector: cfg.ws.clone(),
-            headers: cfg.headers.clone(),
+            headers: lock(&shared.request).headers.clone(),
             cookies: CookieJar::default(),
             max_receive: cfg.max_receive,
             logger: cfg.logger.clone(),

@@ -145,6 +145,15 @@ pub(crate) struct Shared {
     /// Whether a session of this client ran on WebSocket (opened on it or upgraded to it),
     /// and no remembered WebSocket connect failed since: `remember_upgrade`'s memory.
     websocket_worked: Arc<AtomicBool>,
+    /// The headers and query parameters of the next connection: the builder's, as changed
+    /// since by `set_header`, `remove_header` and `set_query`.
+    request: Mutex<RequestParts>,
+}
+
+/// What every request of a connection carries besides the protocol's own.
+pub(crate) struct RequestParts {
+    pub(crate) headers: http::HeaderMap,
+    pub(crate) query: Vec<(String, String)>,
 }
 
 /// The reconnection loop: waits for the end of connection `generation` (and its
@@ -424,9 +433,14 @@ impl AsyncClient {
             last_reason: None,
             reconnect: None,
         };
+        let request = Mutex::new(RequestParts {
+            headers: config.headers.clone(),
+            query: config.query.clone(),
+        });
         AsyncClient {
             inner: Arc::new(Inner {
                 shared: Arc::new(Shared {
+                    request,
                     config,
                     handlers: Mutex::new(Handlers::default()),
                     handlers_version: AtomicU64::new(0),
@@ -645,7 +659,7 @@ impl AsyncClient {
         let shared = &self.inner.shared;
         let cfg = &shared.config;
         let mut endpoint = Endpoint::parse(url)?.with_path(&cfg.path);
-        for (k, v) in &cfg.query {
+        for (k, v) in &lock(&shared.request).query {
             endpoint = endpoint.with_query(k, v);
         }
         let rt = &cfg.runtime;
@@ -882,6 +896,61 @@ impl AsyncClient {
         if let Some(ended) = ended {
             let _ = ended.await;
         }
+    }
+
+    /// Sets a header of the next connection's requests (and of every reconnection attempt),
+    /// replacing any value it had; the connection in progress keeps its own. Fails with
+    /// [`Error::InvalidHeader`] for an invalid name or value (CR and LF included).
+    ///
+    /// With reconnection, the `disconnect` handler runs before the next attempt: the place
+    /// to renew an expired token.
+    ///
+    /// ```
+    /// use engineio::{AsyncClient, DisconnectReason, Reconnect};
+    ///
+    /// fn fresh_token() -> String {
+    ///     "abc".to_owned() // ask the auth server
+    /// }
+    ///
+    /// let eio = AsyncClient::builder()
+    ///     .header("Authorization", &format!("Bearer {}", fresh_token()))
+    ///     .reconnect(Reconnect::new())
+    ///     .build()?;
+    /// let weak = eio.downgrade();
+    /// eio.on_disconnect(move |_: DisconnectReason| {
+    ///     let weak = weak.clone();
+    ///     async move {
+    ///         if let Some(eio) = weak.upgrade() {
+    ///             // The next attempt carries the new token, and a query parameter too.
+    ///             let _ = eio.set_header("Authorization", &format!("Bearer {}", fresh_token()));
+    ///             eio.set_query("resume", "1");
+    ///         }
+    ///     }
+    /// });
+    /// # Ok::<(), engineio::Error>(())
+    /// ```
+    pub fn set_header(&self, name: &str, value: &str) -> Result<(), Error> {
+        let (Ok(name), Ok(value)) = (
+            http::header::HeaderName::from_bytes(name.as_bytes()),
+            http::HeaderValue::from_str(value),
+        ) else {
+            return Err(Error::InvalidHeader(format!("{name:?}: {value:?}")));
+        };
+        lock(&self.inner.shared.request).headers.insert(name, value);
+        Ok(())
+    }
+
+    /// Removes a header from the next connection's requests.
+    pub fn remove_header(&self, name: &str) {
+        lock(&self.inner.shared.request).headers.remove(name);
+    }
+
+    /// Sets a query parameter of the next connection's requests (and of every reconnection
+    /// attempt), replacing any value it had; see [`set_header`](Self::set_header).
+    pub fn set_query(&self, key: &str, value: &str) {
+        let mut request = lock(&self.inner.shared.request);
+        request.query.retain(|(k, _)| k != key);
+        request.query.push((key.to_owned(), value.to_owned()));
     }
 
     /// Starts the reconnection loop for the connection just opened.
