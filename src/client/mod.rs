@@ -128,6 +128,9 @@ impl Drop for Inner {
             conn.session.close();
             conn.wake_driver();
         }
+        if let Some(run) = &mut state.reconnect {
+            run.cancel();
+        }
         state.events.end();
     }
 }
@@ -154,6 +157,126 @@ pub(crate) struct Shared {
 pub(crate) struct RequestParts {
     pub(crate) headers: http::HeaderMap,
     pub(crate) query: Vec<(String, String)>,
+}
+
+/// One connect as the application asked it: with `try_all_transports` or
+/// `remember_upgrade`, a WebSocket-only attempt that fails is followed by one over
+/// long-polling (and the other way round). A function of the shared state, not of a
+/// client handle, so that the reconnection loop does not keep the client alive.
+async fn connect_attempt(shared: &Arc<Shared>, url: &str, for_handler: bool) -> Result<(), Error> {
+    let cfg = &shared.config;
+    let remembered = cfg.remember_upgrade && shared.websocket_worked.load(Ordering::Relaxed);
+    let (first, fallback) = match cfg.session.transports {
+        Transports::WebSocket if cfg.try_all_transports => {
+            (Transports::WebSocket, Some(Transports::Upgrade))
+        }
+        Transports::Upgrade if remembered => (Transports::WebSocket, Some(Transports::Upgrade)),
+        Transports::Upgrade if cfg.try_all_transports => {
+            (Transports::Upgrade, Some(Transports::WebSocket))
+        }
+        transports => (transports, None),
+    };
+    let disconnects = lock(&shared.state).disconnect_calls;
+    let result = connect_once(shared, url, first, for_handler).await;
+    let (Some(next), Err(Error::Connect { failure, .. })) = (fallback, &result) else {
+        return result;
+    };
+    let disconnected = lock(&shared.state).disconnect_calls != disconnects;
+    if disconnected || !worth_another_transport(failure) {
+        return result;
+    }
+    let (failed, other) = match first {
+        Transports::WebSocket => ("WebSocket", "long-polling"),
+        _ => ("long-polling", "WebSocket"),
+    };
+    record!(
+        cfg.logger,
+        info,
+        "{url}: connecting over {failed} failed ({failure}); trying {other}"
+    );
+    if first == Transports::WebSocket {
+        shared.websocket_worked.store(false, Ordering::Relaxed);
+    }
+    let second = connect_once(shared, url, next, for_handler).await;
+    match (first, second) {
+        // Both failed: the polling attempt's failure says more (it is the usual way in,
+        // and the server's own error answers come that way).
+        (Transports::Upgrade, Err(Error::Connect { .. })) => result,
+        (_, second) => second,
+    }
+}
+
+/// One attempt at connecting, over `transports`.
+async fn connect_once(
+    shared: &Arc<Shared>,
+    url: &str,
+    transports: Transports,
+    for_handler: bool,
+) -> Result<(), Error> {
+    let cfg = &shared.config;
+    let mut endpoint = Endpoint::parse(url)?.with_path(&cfg.path);
+    for (k, v) in &lock(&shared.request).query {
+        endpoint = endpoint.with_query(k, v);
+    }
+    let rt = &cfg.runtime;
+    let (opened_tx, opened_rx) = oneshot::channel();
+    let (handled_tx, handled_rx) = oneshot::channel();
+    let (ended_tx, ended_rx) = oneshot::channel();
+    let (generation, reader) = {
+        let mut state = lock(&shared.state);
+        if state.conn.is_some() {
+            return Err(Error::AlreadyConnected);
+        }
+        state.generation += 1;
+        let messages = lock(&shared.handlers).message.is_some();
+        let reader = state.events.subscribe(ReaderKind::Dispatcher { messages });
+        state.conn = Some(Conn {
+            generation: state.generation,
+            session: Session::new(
+                endpoint,
+                SessionConfig {
+                    transports,
+                    ..cfg.session.clone()
+                },
+                rt.timer.now(),
+            ),
+            driver: None,
+            senders: Vec::new(),
+            close_waiters: Vec::new(),
+            ended: ended_rx.shared(),
+        });
+        (state.generation, reader)
+    };
+    // If this future is dropped before the connection opens, abandon the connection.
+    let mut guard = ConnectGuard {
+        shared: Some(shared.clone()),
+        generation,
+    };
+    rt.spawner.spawn(Box::pin(Driver::new(
+        shared.clone(),
+        generation,
+        url,
+        opened_tx,
+    )));
+    let dispatcher = Dispatcher::new(shared.clone(), reader, handled_tx, ended_tx);
+    match &shared.dispatch_on {
+        DispatchOn::Task => rt.spawner.spawn(dispatcher.run().boxed()),
+        DispatchOn::Thread(run) => run(dispatcher),
+    }
+    let opened = match opened_rx.await {
+        Ok(Ok(())) if !for_handler => Ok(()),
+        // Open: the `connect` handler runs first (or the connection ended meanwhile).
+        Ok(Ok(())) => handled_rx
+            .await
+            .map_err(|_| TransportFailure::Io("the connection ended at once".into())),
+        Ok(Err(failure)) => Err(failure),
+        Err(_) => Err(TransportFailure::Io("the connection task ended".into())),
+    };
+    guard.shared = None;
+    opened.map_err(|failure| Error::Connect {
+        url: url.to_owned(),
+        failure,
+    })
 }
 
 /// The reconnection loop: waits for the end of connection `generation` (and its
@@ -233,9 +356,16 @@ async fn reconnect_loop(
             if let Either::Right(_) = select(sleep, cancel.clone()).await {
                 break 'watch;
             }
-            let Some(eio) = upgrade() else { break 'watch };
+            if client.strong_count() == 0 {
+                break 'watch;
+            }
             let disconnects = lock(&shared.state).disconnect_calls;
-            let result = eio.connect_attempt(&url, true).await;
+            // Without a client handle: dropping every handle cancels the attempt at once.
+            let attempt_done = Box::pin(connect_attempt(&shared, &url, true));
+            let result = match select(attempt_done, cancel.clone()).await {
+                Either::Left((result, _)) => result,
+                Either::Right(_) => break 'watch,
+            };
             let state = lock(&shared.state);
             if state.disconnect_calls != disconnects || cancel.peek().is_some() {
                 break 'watch;
@@ -595,132 +725,11 @@ impl AsyncClient {
         if let Some(mut run) = lock(&shared.state).reconnect.take() {
             run.cancel();
         }
-        self.connect_attempt(url, for_handler).await?;
+        connect_attempt(shared, url, for_handler).await?;
         if let Some(policy) = shared.config.reconnect.clone() {
             self.start_reconnecting(url, policy);
         }
         Ok(())
-    }
-
-    /// One connect as the application asked it: with `try_all_transports` or
-    /// `remember_upgrade`, a WebSocket-only attempt that fails is followed by one over
-    /// long-polling (and the other way round).
-    async fn connect_attempt(&self, url: &str, for_handler: bool) -> Result<(), Error> {
-        let shared = &self.inner.shared;
-        let cfg = &shared.config;
-        let remembered = cfg.remember_upgrade && shared.websocket_worked.load(Ordering::Relaxed);
-        let (first, fallback) = match cfg.session.transports {
-            Transports::WebSocket if cfg.try_all_transports => {
-                (Transports::WebSocket, Some(Transports::Upgrade))
-            }
-            Transports::Upgrade if remembered => (Transports::WebSocket, Some(Transports::Upgrade)),
-            Transports::Upgrade if cfg.try_all_transports => {
-                (Transports::Upgrade, Some(Transports::WebSocket))
-            }
-            transports => (transports, None),
-        };
-        let disconnects = lock(&shared.state).disconnect_calls;
-        let result = self.connect_once(url, first, for_handler).await;
-        let (Some(next), Err(Error::Connect { failure, .. })) = (fallback, &result) else {
-            return result;
-        };
-        let disconnected = lock(&shared.state).disconnect_calls != disconnects;
-        if disconnected || !worth_another_transport(failure) {
-            return result;
-        }
-        let (failed, other) = match first {
-            Transports::WebSocket => ("WebSocket", "long-polling"),
-            _ => ("long-polling", "WebSocket"),
-        };
-        record!(
-            cfg.logger,
-            info,
-            "{url}: connecting over {failed} failed ({failure}); trying {other}"
-        );
-        if first == Transports::WebSocket {
-            shared.websocket_worked.store(false, Ordering::Relaxed);
-        }
-        let second = self.connect_once(url, next, for_handler).await;
-        match (first, second) {
-            // Both failed: the polling attempt's failure says more (it is the usual way in,
-            // and the server's own error answers come that way).
-            (Transports::Upgrade, Err(Error::Connect { .. })) => result,
-            (_, second) => second,
-        }
-    }
-
-    /// One attempt at connecting, over `transports`.
-    async fn connect_once(
-        &self,
-        url: &str,
-        transports: Transports,
-        for_handler: bool,
-    ) -> Result<(), Error> {
-        let shared = &self.inner.shared;
-        let cfg = &shared.config;
-        let mut endpoint = Endpoint::parse(url)?.with_path(&cfg.path);
-        for (k, v) in &lock(&shared.request).query {
-            endpoint = endpoint.with_query(k, v);
-        }
-        let rt = &cfg.runtime;
-        let (opened_tx, opened_rx) = oneshot::channel();
-        let (handled_tx, handled_rx) = oneshot::channel();
-        let (ended_tx, ended_rx) = oneshot::channel();
-        let (generation, reader) = {
-            let mut state = lock(&shared.state);
-            if state.conn.is_some() {
-                return Err(Error::AlreadyConnected);
-            }
-            state.generation += 1;
-            let messages = lock(&shared.handlers).message.is_some();
-            let reader = state.events.subscribe(ReaderKind::Dispatcher { messages });
-            state.conn = Some(Conn {
-                generation: state.generation,
-                session: Session::new(
-                    endpoint,
-                    SessionConfig {
-                        transports,
-                        ..cfg.session.clone()
-                    },
-                    rt.timer.now(),
-                ),
-                driver: None,
-                senders: Vec::new(),
-                close_waiters: Vec::new(),
-                ended: ended_rx.shared(),
-            });
-            (state.generation, reader)
-        };
-        // If this future is dropped before the connection opens, abandon the connection.
-        let mut guard = ConnectGuard {
-            shared: Some(shared.clone()),
-            generation,
-        };
-        rt.spawner.spawn(Box::pin(Driver::new(
-            shared.clone(),
-            generation,
-            url,
-            opened_tx,
-        )));
-        let dispatcher = Dispatcher::new(shared.clone(), reader, handled_tx, ended_tx);
-        match &shared.dispatch_on {
-            DispatchOn::Task => rt.spawner.spawn(dispatcher.run().boxed()),
-            DispatchOn::Thread(run) => run(dispatcher),
-        }
-        let opened = match opened_rx.await {
-            Ok(Ok(())) if !for_handler => Ok(()),
-            // Open: the `connect` handler runs first (or the connection ended meanwhile).
-            Ok(Ok(())) => handled_rx
-                .await
-                .map_err(|_| TransportFailure::Io("the connection ended at once".into())),
-            Ok(Err(failure)) => Err(failure),
-            Err(_) => Err(TransportFailure::Io("the connection task ended".into())),
-        };
-        guard.shared = None;
-        opened.map_err(|failure| Error::Connect {
-            url: url.to_owned(),
-            failure,
-        })
     }
 
     /// The session id the server assigned, while connected.

@@ -491,6 +491,9 @@ impl Default for ServerConfig {
 }
 
 type HttpReply = Result<http::Response<Bytes>, ConnectorError>;
+
+/// What a gateway answers when the server behind it is gone (`fail_polls`).
+const GATEWAY_PAGE: &str = "<html><body><h1>Bad Gateway</h1></body></html>";
 type WsTx = mpsc::UnboundedSender<Result<WsMessage, ConnectorError>>;
 
 /// The scripted Engine.IO server: the harness client's HTTP and WebSocket connectors.
@@ -531,6 +534,9 @@ struct ServerState {
     /// The client's frames wait: its WebSocket sink is not ready.
     stall_ws_writes: bool,
     ws_write_waiters: Vec<Waker>,
+    /// When each connection attempt arrived (a polling handshake, or a WebSocket opened
+    /// without a sid), to the nanosecond on the manual clock.
+    attempts_at: Vec<Duration>,
 }
 
 /// What the server knows of one session.
@@ -552,6 +558,11 @@ struct SessionState {
     pongs: usize,
     gets: usize,
     posts: usize,
+    /// The server restarted since this session opened: it no longer knows the sid.
+    forgotten: bool,
+    /// A gateway in front of the server answers this session's polls and POSTs with this
+    /// status (`fail_polls`).
+    failing: Option<u16>,
 }
 
 impl SessionState {
@@ -690,6 +701,16 @@ impl ScriptedServer {
         s.held_websockets.len()
     }
 
+    /// How many polling handshakes are held unanswered now (see
+    /// [`stall_handshake`](Self::stall_handshake)) and still awaited by the client.
+    pub fn held_handshakes(&self) -> usize {
+        let s = self.state();
+        s.held_handshakes
+            .iter()
+            .filter(|tx| !tx.is_canceled())
+            .count()
+    }
+
     /// Every WebSocket handshake takes `d` from now on.
     pub fn delay_websocket(&self, d: Duration) {
         self.state().websocket_delay = Some(d);
@@ -739,7 +760,53 @@ impl ScriptedServer {
         }
     }
 
+    /// Resumes pinging after [`silence`](Self::silence), on every open session.
+    pub fn unsilence(&self) {
+        self.state().silent = false;
+    }
+
+    /// The server restarts: it forgets every session. From now on their polls and POSTs
+    /// are answered with 400 `{"code":1,"message":"Session ID unknown"}` (what node
+    /// answers a sid it does not know), and so is the poll pending now, at once; their
+    /// WebSockets end without a close frame; nobody pings them. New sessions open as usual
+    /// (their sids go on from the old ones).
+    pub fn restart(&self) {
+        let mut s = self.state();
+        for session in &mut s.sessions {
+            session.forgotten = true;
+            session.open = false;
+            session.ws = None;
+            if let Some(poll) = session.poll.take() {
+                let _ = poll.send(response(
+                    400,
+                    r#"{"code":1,"message":"Session ID unknown"}"#,
+                ));
+            }
+        }
+    }
+
+    /// A gateway in front of the server fails: every poll and POST of the sessions that
+    /// exist now is answered with `status` (502, 503, 504) and an HTML page from now on,
+    /// and so is the poll pending now, at once. Sessions opened later are not affected.
+    pub fn fail_polls(&self, status: u16) {
+        let mut s = self.state();
+        for session in &mut s.sessions {
+            session.failing = Some(status);
+            if let Some(poll) = session.poll.take() {
+                let _ = poll.send(response(status, GATEWAY_PAGE));
+            }
+        }
+    }
+
     // ----- what the server saw -----------------------------------------------------------
+
+    /// When each connection attempt arrived, in order, on the manual clock since the
+    /// harness started (exact, unlike the log's milliseconds): every polling handshake
+    /// (a GET without a sid) and every WebSocket opened without a sid, refused or held
+    /// ones included.
+    pub fn attempts_at(&self) -> Vec<Duration> {
+        self.state().attempts_at.clone()
+    }
 
     /// How many sessions were opened.
     pub fn sessions(&self) -> usize {
@@ -866,6 +933,8 @@ impl ScriptedServer {
             pongs: 0,
             gets: 1,
             posts: 0,
+            forgotten: false,
+            failing: None,
         });
         drop(s);
         self.start_pinging(sid.clone(), config.ping_interval);
@@ -917,7 +986,14 @@ impl ScriptedServer {
         let max = s.config.as_ref().map_or(usize::MAX, |c| c.max_per_poll);
         let mut violation = None;
         let reply = match s.sessions.iter_mut().find(|x| x.sid == sid) {
-            None => response(400, r#"{"code":1,"message":"Session ID unknown"}"#),
+            None
+            | Some(SessionState {
+                forgotten: true, ..
+            }) => response(400, r#"{"code":1,"message":"Session ID unknown"}"#),
+            Some(SessionState {
+                failing: Some(status),
+                ..
+            }) => response(*status, GATEWAY_PAGE),
             Some(session) if !session.open || session.upgraded => {
                 response(400, r#"{"code":3,"message":"Bad request"}"#)
             }
@@ -959,7 +1035,10 @@ impl ScriptedServer {
         let Some(session) = s.sessions.iter_mut().find(|x| x.sid == sid) else {
             return response(400, r#"{"code":1,"message":"Session ID unknown"}"#);
         };
-        if !session.open || session.upgraded {
+        if let Some(status) = session.failing {
+            return response(status, GATEWAY_PAGE);
+        }
+        if !session.open || session.upgraded || session.forgotten {
             return response(400, r#"{"code":1,"message":"Session ID unknown"}"#);
         }
         let Ok(packets) = packets else {
@@ -993,7 +1072,7 @@ impl ScriptedServer {
             Some(sid) => sid,
         };
         let mut s = self.state();
-        let Some(session) = s.sessions.iter_mut().find(|x| x.sid == sid) else {
+        let Some(session) = s.sessions.iter_mut().find(|x| x.sid == sid && !x.forgotten) else {
             return Err(ConnectorError::new(
                 ConnectorErrorKind::HttpStatus(400),
                 format!("opening {uri}"),
@@ -1133,7 +1212,14 @@ impl HttpConnector for ScriptedServer {
                 "handshake"
             };
             let line = format!("{} GET {what}", self.ms());
-            self.state().log.push(line);
+            let at = self.shared.clock.elapsed();
+            {
+                let mut s = self.state();
+                s.log.push(line);
+                if what == "handshake" {
+                    s.attempts_at.push(at);
+                }
+            }
             self.get(&uri).await
         } else {
             let body = request.into_body();
@@ -1176,9 +1262,14 @@ impl WebSocketConnector for ScriptedServer {
         _max_message: usize,
     ) -> Result<WsConnection, ConnectorError> {
         let line = format!("{} WS {}", self.ms(), request.uri().query().unwrap_or(""));
+        let opening = query_param(request.uri(), "sid").is_none();
+        let at = self.shared.clock.elapsed();
         let held = {
             let mut s = self.state();
             s.log.push(line);
+            if opening {
+                s.attempts_at.push(at);
+            }
             s.hang_websocket.then(|| {
                 let (tx, rx) = oneshot::channel();
                 s.held_websockets.push(tx);
