@@ -890,20 +890,26 @@ impl AsyncClient {
     /// # }
     /// ```
     pub async fn wait(&self) {
-        let (ended, reconnecting) = {
-            let state = lock(&self.inner.shared.state);
-            let ended = match &state.conn {
-                Some(c) => Some(c.ended.clone()),
-                None => state.last_ended.clone(),
+        loop {
+            let (ended, reconnecting) = {
+                let state = lock(&self.inner.shared.state);
+                let ended = match &state.conn {
+                    Some(c) => Some(c.ended.clone()),
+                    None => state.last_ended.clone(),
+                };
+                let running = state.reconnect.as_ref().map(|r| r.done.clone());
+                (ended, running.filter(|done| done.peek().is_none()))
             };
-            (ended, state.reconnect.as_ref().map(|r| r.done.clone()))
-        };
-        // With reconnection on, the client stops for good only when its loop does.
-        if let Some(done) = reconnecting {
-            let _ = done.await;
-        }
-        if let Some(ended) = ended {
-            let _ = ended.await;
+            // With reconnection on, the client stops for good only when its loop does;
+            // then the last connection's end (its disconnect handler) is waited for.
+            if let Some(done) = reconnecting {
+                let _ = done.await;
+                continue;
+            }
+            if let Some(ended) = ended {
+                let _ = ended.await;
+            }
+            return;
         }
     }
 

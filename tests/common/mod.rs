@@ -170,6 +170,25 @@ impl Server {
         }
     }
 
+    /// Starts `kind` on `port` (the node servers honour `EIO_PORT`): a server restarted
+    /// behind the address of one that was killed. Panics if it cannot listen there.
+    pub fn start_on(kind: ServerKind, port: u16, env: &[(&str, &str)]) -> Server {
+        assert!(
+            matches!(kind, ServerKind::Node | ServerKind::NodeV3),
+            "only the node servers take EIO_PORT"
+        );
+        let port_text = port.to_string();
+        let mut with_port: Vec<(&str, &str)> = env
+            .iter()
+            .copied()
+            .filter(|(k, _)| *k != "EIO_PORT")
+            .collect();
+        with_port.push(("EIO_PORT", &port_text));
+        let server = Server::start(kind, &with_port);
+        assert_eq!(server.port, port, "the {kind:?} server listens elsewhere");
+        server
+    }
+
     /// The server's URL.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)

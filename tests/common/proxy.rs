@@ -7,6 +7,7 @@
 //!   one is closed as soon as it is accepted; nothing of it is forwarded.
 //!   [`Proxy::down_after`] and [`Proxy::down_at_websocket`] take it down on a trigger (in
 //!   the middle of a message, in the middle of the upgrade).
+//! - [`Proxy::up`]: the network comes back up after a down: new connections go through.
 //! - [`Proxy::reset`]: every open connection is cut, but the network stays up: new
 //!   connections go through. [`Proxy::reset_after_poll`] and [`Proxy::reset_while_polling`]
 //!   place the reset between two polls or while a poll is pending, for certain.
@@ -249,6 +250,13 @@ impl Proxy {
     /// this runs is closed too). A client sees every request fail at once.
     pub fn down(&self) {
         self.shared.go_down();
+    }
+
+    /// The network comes back up after [`Proxy::down`]: connections accepted from now on
+    /// go through again (those cut stay cut).
+    pub fn up(&self) {
+        let _conns = self.shared.conns.lock().unwrap();
+        self.shared.down.store(false, Ordering::SeqCst);
     }
 
     /// Cuts every open connection (both sides), once; the network stays up and later
