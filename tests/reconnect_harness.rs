@@ -1041,3 +1041,142 @@ fn every_kind_of_transport_error_is_reconnected() {
         h.server.assert_no_violations();
     }
 }
+
+// ----- the first connect ---------------------------------------------------------------
+
+/// Rule: with reconnection on, the first `connect` does not give up at its first failure
+/// (socket.io-client's Manager does not either): it tries again on the same schedule, with
+/// the same `Reconnecting` events, and returns `Ok` once an attempt connects, exactly when
+/// it does; without reconnection it fails at once.
+#[test]
+fn the_first_connect_is_retried_on_the_schedule_until_it_connects() {
+    let h = Harness::new(ServerConfig::default());
+    h.server.refuse_handshake(503, "");
+    let eio = client(&h, no_jitter(), Transports::Polling);
+    let mut events = eio.events();
+    let (connected, seen) = h.block_on(async {
+        let connect = eio.connect(h.url());
+        let server = async {
+            let mut seen = Vec::new();
+            loop {
+                let (at, ev) = next(&h, &mut events).await;
+                seen.push((at, ev.clone()));
+                if ev
+                    == (ClientEvent::Reconnecting {
+                        attempt: 2,
+                        delay: 2 * SECOND,
+                    })
+                {
+                    h.server.accept_handshake();
+                }
+                if ev == ClientEvent::Connect {
+                    return seen;
+                }
+            }
+        };
+        let (connected, seen) = futures::future::join(connect, server).await;
+        (connected.map(|()| h.elapsed()), seen)
+    });
+    assert_eq!(
+        connected.unwrap(),
+        3 * SECOND,
+        "connected when attempt 2 was answered"
+    );
+    assert_eq!(
+        seen,
+        [
+            (
+                Duration::ZERO,
+                ClientEvent::Reconnecting {
+                    attempt: 1,
+                    delay: SECOND
+                }
+            ),
+            (
+                SECOND,
+                ClientEvent::Reconnecting {
+                    attempt: 2,
+                    delay: 2 * SECOND
+                }
+            ),
+            (3 * SECOND, ClientEvent::Connect),
+        ]
+    );
+    assert!(eio.sid().is_some());
+
+    // Without reconnection: one attempt, and its error.
+    let h = Harness::new(ServerConfig::default());
+    h.server.refuse_handshake(503, "");
+    let eio = h.builder().build().unwrap();
+    let result = h.block_on(eio.connect(h.url()));
+    assert!(
+        matches!(result, Err(engineio::Error::Connect { .. })),
+        "{result:?}"
+    );
+    assert_eq!(h.elapsed(), Duration::ZERO);
+    assert_eq!(h.server.attempts_at().len(), 1);
+}
+
+/// Rule: a first `connect` whose attempts run out returns the last failure after
+/// `ReconnectFailed { attempts }`; one that `disconnect()` stops during its wait returns
+/// the failure at once, tries no more, and `wait()` returns; no client task is left.
+#[test]
+fn the_first_connect_gives_up_when_the_attempts_run_out_or_disconnect_is_called() {
+    let h = Harness::new(ServerConfig::default());
+    h.server.refuse_handshake(503, "");
+    let eio = client(&h, no_jitter().attempts(2), Transports::Polling);
+    let mut events = eio.events();
+    let result = h.block_on(eio.connect(h.url()));
+    assert!(
+        matches!(&result, Err(engineio::Error::Connect { failure: TransportFailure::Http(e), .. }) if e.status == 503),
+        "{result:?}"
+    );
+    assert_eq!(h.elapsed(), 3 * SECOND, "after the waits of 1 s and 2 s");
+    assert_eq!(
+        h.server.attempts_at().len(),
+        3,
+        "the first try and 2 attempts"
+    );
+    assert_eq!(
+        pending(&mut events),
+        [
+            ClientEvent::Reconnecting {
+                attempt: 1,
+                delay: SECOND
+            },
+            ClientEvent::Reconnecting {
+                attempt: 2,
+                delay: 2 * SECOND
+            },
+            ClientEvent::ReconnectFailed { attempts: 2 },
+        ]
+    );
+    assert_no_client_tasks(&h, "after giving up");
+
+    let h = Harness::new(ServerConfig::default());
+    h.server.refuse_handshake(503, "");
+    let eio = client(&h, no_jitter(), Transports::Polling);
+    let (result, stopped_at, waited) = h.block_on(async {
+        let connect = eio.connect(h.url());
+        let mut stopped_at = Duration::ZERO;
+        let stop = async {
+            eio.sleep(Duration::from_millis(1500)).await; // in the 2 s wait
+            stopped_at = h.elapsed();
+            eio.disconnect().await.unwrap();
+        };
+        let (result, ()) = futures::future::join(connect, stop).await;
+        let waited = with_wait(&h, &eio, async {}).await;
+        (result, stopped_at, waited)
+    });
+    assert!(result.is_err(), "{result:?}");
+    assert_eq!(stopped_at, Duration::from_millis(1500));
+    assert_eq!(h.elapsed(), stopped_at, "connect returned at once");
+    assert_eq!(waited, Some(stopped_at), "wait() returned at once");
+    h.advance(Duration::from_secs(60));
+    assert_eq!(
+        h.server.attempts_at().len(),
+        2,
+        "no attempt after disconnect()"
+    );
+    assert_no_client_tasks(&h, "after disconnect()");
+}

@@ -541,8 +541,11 @@ impl ClientBuilder {
     /// stops it at once, during a wait or an attempt. Between connections, `send` fails
     /// and hands the message back, as it always does with no connection open.
     ///
-    /// The first `connect` is the application's: its error comes back from `connect`, and
-    /// nothing is retried before a connection has opened once.
+    /// The first `connect` does not give up at its first failure either (socket.io-client's
+    /// Manager does not): it tries again on the same schedule, with the same events, and
+    /// returns once an attempt connects, or with the last failure when the attempts run out
+    /// or `disconnect()` stops it. Errors that no attempt can mend (a bad URL) come back at
+    /// once.
     ///
     /// ```
     /// use engineio::{AsyncClient, Reconnect};

@@ -725,11 +725,90 @@ impl AsyncClient {
         if let Some(mut run) = lock(&shared.state).reconnect.take() {
             run.cancel();
         }
-        connect_attempt(shared, url, for_handler).await?;
-        if let Some(policy) = shared.config.reconnect.clone() {
-            self.start_reconnecting(url, policy);
-        }
+        let Some(policy) = shared.config.reconnect.clone() else {
+            return connect_attempt(shared, url, for_handler).await;
+        };
+        self.connect_retrying(url, for_handler, &policy).await?;
+        self.start_reconnecting(url, policy);
         Ok(())
+    }
+
+    /// With reconnection on, the first connect does not give up at its first failure
+    /// (socket.io-client's Manager does not either): a failed attempt is followed by
+    /// others on the same schedule, with the same events, until one connects (`Ok`), the
+    /// attempts run out (the last failure, after `ReconnectFailed`), or `disconnect()` is
+    /// called (the last failure).
+    async fn connect_retrying(
+        &self,
+        url: &str,
+        for_handler: bool,
+        policy: &Reconnect,
+    ) -> Result<(), Error> {
+        use futures::future::{Either, select};
+
+        let shared = &self.inner.shared;
+        let disconnects = lock(&shared.state).disconnect_calls;
+        let first = connect_attempt(shared, url, for_handler).await;
+        let Err(Error::Connect { .. }) = &first else {
+            return first;
+        };
+        // From here on, `disconnect()` stops the attempts and `wait()` waits for them.
+        let (cancel_tx, cancel_rx) = oneshot::channel();
+        let (done_tx, done_rx) = oneshot::channel::<()>();
+        {
+            let mut state = lock(&shared.state);
+            if state.disconnect_calls != disconnects {
+                return first;
+            }
+            state.reconnect = Some(ReconnectRun {
+                cancel: Some(cancel_tx),
+                done: done_rx.shared(),
+            });
+        }
+        let cancel = cancel_rx.shared();
+        let mut jitter = Jitter::new();
+        let mut last = first;
+        let mut attempt: u32 = 0;
+        let result = loop {
+            attempt = attempt.saturating_add(1);
+            if policy.max_attempts().is_some_and(|max| attempt > max) {
+                lock(&shared.state)
+                    .events
+                    .push(Entry::Event(ClientEvent::ReconnectFailed {
+                        attempts: attempt - 1,
+                    }));
+                break last;
+            }
+            let delay = policy.wait_before(attempt, jitter.next_unit());
+            record!(
+                shared.config.logger,
+                info,
+                "{url}: connecting failed; trying again in {delay:?} (attempt {attempt})"
+            );
+            lock(&shared.state)
+                .events
+                .push(Entry::Event(ClientEvent::Reconnecting { attempt, delay }));
+            let sleep = shared.config.runtime.timer.sleep(delay);
+            if let Either::Right(_) = select(sleep, cancel.clone()).await {
+                break last;
+            }
+            let disconnects = lock(&shared.state).disconnect_calls;
+            let attempted = Box::pin(connect_attempt(shared, url, for_handler));
+            let outcome = match select(attempted, cancel.clone()).await {
+                Either::Left((outcome, _)) => outcome,
+                Either::Right(_) => break last,
+            };
+            if lock(&shared.state).disconnect_calls != disconnects {
+                break outcome.and(last);
+            }
+            match outcome {
+                Ok(()) => break Ok(()),
+                Err(e @ Error::Connect { .. }) => last = Err(e),
+                Err(e) => break Err(e),
+            }
+        };
+        let _ = done_tx.send(());
+        result
     }
 
     /// The session id the server assigned, while connected.
