@@ -496,3 +496,40 @@ fn help_and_version() {
     assert_eq!(eio.exit_code(), 0);
     assert!(eio.seen[0].starts_with("eio "), "{:?}", eio.seen);
 }
+
+/// `--reconnect`: a killed server is a transport error, then `reconnecting` lines, and once
+/// the server is back on its port the client connects again on a new session and goes on;
+/// end of stdin still disconnects and exits 0.
+#[test]
+fn reconnect_rides_over_a_server_restart() {
+    let mut server = node();
+    let port = server.port;
+    let url = server.url();
+    let mut eio = Eio::start(&["connect", &url, "--reconnect", "--transport", "websocket"]);
+    let first = eio.expect("connected sid=");
+    server.kill();
+    assert!(
+        eio.expect("disconnected")
+            .starts_with("disconnected: transport error"),
+        "a killed server is a transport error"
+    );
+    // socket.io's first wait: 1 s, +-50 %.
+    let line = eio.expect("reconnecting attempt=1 delay=");
+    let ms: u64 = line
+        .trim_start_matches("reconnecting attempt=1 delay=")
+        .trim_end_matches("ms")
+        .parse()
+        .unwrap_or_else(|_| panic!("{line}"));
+    assert!((500..=1500).contains(&ms), "{line}");
+    let _server = Server::start_on(ServerKind::Node, port, &[]);
+    let second = eio.expect("connected sid=");
+    assert_ne!(first, second, "a new session");
+    eio.send("after the restart");
+    eio.expect("message text \"after the restart\"");
+    eio.close_stdin();
+    assert_eq!(
+        eio.expect("disconnected"),
+        "disconnected: client disconnect"
+    );
+    assert_eq!(eio.exit_code(), 0, "stderr: {}", eio.stderr());
+}
