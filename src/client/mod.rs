@@ -329,55 +329,18 @@ async fn reconnect_loop(
         let mut attempt: u32 = 0;
         loop {
             attempt = attempt.saturating_add(1);
-            if policy.max_attempts().is_some_and(|max| attempt > max) {
-                record!(
-                    shared.config.logger,
-                    info,
-                    "{url}: reconnection failed after {} attempts; stopping",
-                    attempt - 1
-                );
-                lock(&shared.state)
-                    .events
-                    .push(Entry::Event(ClientEvent::ReconnectFailed {
-                        attempts: attempt - 1,
-                    }));
-                break 'watch;
-            }
-            let delay = policy.wait_before(attempt, jitter.next_unit());
-            record!(
-                shared.config.logger,
-                info,
-                "{url}: reconnecting in {delay:?} (attempt {attempt})"
-            );
-            lock(&shared.state)
-                .events
-                .push(Entry::Event(ClientEvent::Reconnecting { attempt, delay }));
-            let sleep = shared.config.runtime.timer.sleep(delay);
-            if let Either::Right(_) = select(sleep, cancel.clone()).await {
-                break 'watch;
-            }
-            if client.strong_count() == 0 {
-                break 'watch;
-            }
-            let disconnects = lock(&shared.state).disconnect_calls;
-            // Without a client handle: dropping every handle cancels the attempt at once.
-            let attempt_done = Box::pin(connect_attempt(&shared, &url, true));
-            let result = match select(attempt_done, cancel.clone()).await {
-                Either::Left((result, _)) => result,
-                Either::Right(_) => break 'watch,
-            };
-            let state = lock(&shared.state);
-            if state.disconnect_calls != disconnects || cancel.peek().is_some() {
-                break 'watch;
-            }
-            match result {
-                Ok(()) => {
-                    generation = state.generation;
+            // Without a client handle: dropping every handle cancels the loop (and an
+            // attempt in progress) at once.
+            let step = reconnect_step(&shared, &url, true, &policy, attempt, &mut jitter, &cancel);
+            match step.await {
+                Step::Done(Ok(())) => {
+                    generation = lock(&shared.state).generation;
                     continue 'watch;
                 }
+                Step::GaveUp | Step::Cancelled => break 'watch,
                 // The application connected meanwhile: its connection, not ours.
-                Err(Error::AlreadyConnected) => break 'watch,
-                Err(e) => {
+                Step::Done(Err(Error::AlreadyConnected)) => break 'watch,
+                Step::Done(Err(e)) => {
                     record!(
                         shared.config.logger,
                         info,
@@ -388,6 +351,66 @@ async fn reconnect_loop(
         }
     }
     let _ = done.send(());
+}
+
+/// How one step of a reconnection schedule ended.
+enum Step {
+    /// The attempts had run out: `ReconnectFailed` was announced.
+    GaveUp,
+    /// `disconnect()`, a new `connect`, or the last handle dropped stopped it.
+    Cancelled,
+    /// The attempt was made.
+    Done(Result<(), Error>),
+}
+
+/// One step of a reconnection schedule: announces attempt `attempt` (`Reconnecting`, or
+/// `ReconnectFailed` when the attempts have run out), waits its delay and makes it, the
+/// wait and the attempt both cut short by `cancel` or a `disconnect()`.
+async fn reconnect_step(
+    shared: &Arc<Shared>,
+    url: &str,
+    for_handler: bool,
+    policy: &Reconnect,
+    attempt: u32,
+    jitter: &mut Jitter,
+    cancel: &SharedFuture<oneshot::Receiver<()>>,
+) -> Step {
+    use futures::future::{Either, select};
+
+    let logger = &shared.config.logger;
+    if policy.max_attempts().is_some_and(|max| attempt > max) {
+        let attempts = attempt - 1;
+        record!(
+            logger,
+            info,
+            "{url}: no connection after {attempts} attempts; stopping"
+        );
+        let failed = ClientEvent::ReconnectFailed { attempts };
+        lock(&shared.state).events.push(Entry::Event(failed));
+        return Step::GaveUp;
+    }
+    let delay = policy.wait_before(attempt, jitter.next_unit());
+    record!(
+        logger,
+        info,
+        "{url}: connecting again in {delay:?} (attempt {attempt})"
+    );
+    let reconnecting = ClientEvent::Reconnecting { attempt, delay };
+    lock(&shared.state).events.push(Entry::Event(reconnecting));
+    let sleep = shared.config.runtime.timer.sleep(delay);
+    if let Either::Right(_) = select(sleep, cancel.clone()).await {
+        return Step::Cancelled;
+    }
+    let disconnects = lock(&shared.state).disconnect_calls;
+    let attempted = Box::pin(connect_attempt(shared, url, for_handler));
+    let outcome = match select(attempted, cancel.clone()).await {
+        Either::Left((outcome, _)) => outcome,
+        Either::Right(_) => return Step::Cancelled,
+    };
+    if lock(&shared.state).disconnect_calls != disconnects || cancel.peek().is_some() {
+        return Step::Cancelled;
+    }
+    Step::Done(outcome)
 }
 
 /// Whether a connect that failed this way may succeed over the other transport: not when
@@ -744,8 +767,6 @@ impl AsyncClient {
         for_handler: bool,
         policy: &Reconnect,
     ) -> Result<(), Error> {
-        use futures::future::{Either, select};
-
         let shared = &self.inner.shared;
         let disconnects = lock(&shared.state).disconnect_calls;
         let first = connect_attempt(shared, url, for_handler).await;
@@ -771,40 +792,20 @@ impl AsyncClient {
         let mut attempt: u32 = 0;
         let result = loop {
             attempt = attempt.saturating_add(1);
-            if policy.max_attempts().is_some_and(|max| attempt > max) {
-                lock(&shared.state)
-                    .events
-                    .push(Entry::Event(ClientEvent::ReconnectFailed {
-                        attempts: attempt - 1,
-                    }));
-                break last;
-            }
-            let delay = policy.wait_before(attempt, jitter.next_unit());
-            record!(
-                shared.config.logger,
-                info,
-                "{url}: connecting failed; trying again in {delay:?} (attempt {attempt})"
+            let step = reconnect_step(
+                shared,
+                url,
+                for_handler,
+                policy,
+                attempt,
+                &mut jitter,
+                &cancel,
             );
-            lock(&shared.state)
-                .events
-                .push(Entry::Event(ClientEvent::Reconnecting { attempt, delay }));
-            let sleep = shared.config.runtime.timer.sleep(delay);
-            if let Either::Right(_) = select(sleep, cancel.clone()).await {
-                break last;
-            }
-            let disconnects = lock(&shared.state).disconnect_calls;
-            let attempted = Box::pin(connect_attempt(shared, url, for_handler));
-            let outcome = match select(attempted, cancel.clone()).await {
-                Either::Left((outcome, _)) => outcome,
-                Either::Right(_) => break last,
-            };
-            if lock(&shared.state).disconnect_calls != disconnects {
-                break outcome.and(last);
-            }
-            match outcome {
-                Ok(()) => break Ok(()),
-                Err(e @ Error::Connect { .. }) => last = Err(e),
-                Err(e) => break Err(e),
+            match step.await {
+                Step::Done(Ok(())) => break Ok(()),
+                Step::Done(Err(e @ Error::Connect { .. })) => last = Err(e),
+                Step::Done(Err(e)) => break Err(e),
+                Step::GaveUp | Step::Cancelled => break last,
             }
         };
         let _ = done_tx.send(());
