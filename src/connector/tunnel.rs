@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use futures::{AsyncReadExt, AsyncWriteExt};
 
 use super::proxy::{Proxy, ProxyError, ProxyErrorKind, ProxyScheme};
-use super::ws_handshake::{HeadEnd, find_head_end};
+use super::ws_handshake::{HeadError, read_response_head};
 use super::{ConnectorError, ConnectorErrorKind, Prefixed};
 use crate::rt::{Dialer, Io};
 
@@ -152,25 +152,13 @@ async fn http_connect(
         .await
         .map_err(io_failure)?;
     io.flush().await.map_err(io_failure)?;
-    let mut buf = Vec::with_capacity(256);
-    let end = loop {
-        let searched = buf.len();
-        let mut chunk = [0u8; 256];
-        let n = io.read(&mut chunk).await.map_err(io_failure)?;
-        if n == 0 {
-            return Err(io_failure(std::io::ErrorKind::UnexpectedEof.into()));
+    let (mut buf, end) = read_response_head(&mut io).await.map_err(|e| match e {
+        HeadError::Io(e) => io_failure(e),
+        HeadError::Closed => io_failure(std::io::ErrorKind::UnexpectedEof.into()),
+        HeadError::TooLong => {
+            ProxyErrorKind::Protocol("its answer to CONNECT has an endless head".to_owned())
         }
-        buf.extend_from_slice(&chunk[..n]);
-        match find_head_end(&buf, searched) {
-            HeadEnd::At(end) => break end,
-            HeadEnd::NeedMore => {}
-            HeadEnd::TooLong => {
-                return Err(ProxyErrorKind::Protocol(
-                    "its answer to CONNECT has an endless head".to_owned(),
-                ));
-            }
-        }
-    };
+    })?;
     check_connect_response(&buf[..end])?;
     buf.drain(..end);
     Ok(if buf.is_empty() {

@@ -219,31 +219,50 @@ pub(super) async fn handshake(
         .map_err(io_error)?;
     io.flush().await.map_err(io_error)?;
 
-    // Read up to the end of the response head.
-    let mut buf = Vec::with_capacity(512);
-    let end = loop {
-        let searched = buf.len();
-        let mut chunk = [0u8; 512];
-        let n = io.read(&mut chunk).await.map_err(io_error)?;
-        if n == 0 {
-            return Err(io_error(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "the server closed the connection before its answer was complete",
-            )));
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        match find_head_end(&buf, searched) {
-            HeadEnd::At(end) => break end,
-            HeadEnd::NeedMore => {}
-            HeadEnd::TooLong => {
-                return Err(protocol_error(url, "the answer's head is too long"));
-            }
-        }
-    };
-
+    let (mut buf, end) = read_response_head(&mut io).await.map_err(|e| match e {
+        HeadError::Io(e) => io_error(e),
+        HeadError::Closed => io_error(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "the server closed the connection before its answer was complete",
+        )),
+        HeadError::TooLong => protocol_error(url, "the answer's head is too long"),
+    })?;
     check_response(&buf[..end], request, url)?;
     buf.drain(..end);
     Ok((io, buf))
+}
+
+/// Why a response head could not be read.
+#[derive(Debug)]
+pub(super) enum HeadError {
+    Io(std::io::Error),
+    /// The peer closed the connection before the head was complete.
+    Closed,
+    /// More than [`MAX_RESPONSE_HEAD`] bytes without the end of a head.
+    TooLong,
+}
+
+/// Reads from `io` up to the end of an HTTP response head: returns the bytes read (the
+/// head, and whatever came after it in the same reads) and where the head ends. Used for
+/// the WebSocket handshake's answer and a proxy's answer to `CONNECT`.
+pub(super) async fn read_response_head(
+    io: &mut Box<dyn Io>,
+) -> Result<(Vec<u8>, usize), HeadError> {
+    let mut buf = Vec::with_capacity(512);
+    loop {
+        let searched = buf.len();
+        let mut chunk = [0u8; 512];
+        let n = io.read(&mut chunk).await.map_err(HeadError::Io)?;
+        if n == 0 {
+            return Err(HeadError::Closed);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        match find_head_end(&buf, searched) {
+            HeadEnd::At(end) => return Ok((buf, end)),
+            HeadEnd::NeedMore => {}
+            HeadEnd::TooLong => return Err(HeadError::TooLong),
+        }
+    }
 }
 
 /// What the handshake errors say was being done.
