@@ -393,18 +393,20 @@ impl Session {
             },
             config,
         };
-        s.timers
-            .set(Timer::Handshake, now.checked_add(s.config.request_timeout));
         if s.config.transports == Transports::WebSocket {
             s.transport = TransportKind::WebSocket;
         }
-        s.start_handshake();
+        s.start_handshake(now);
         s
     }
 
-    /// Sends the handshake request (again, for another protocol version): a polling GET or
-    /// a WebSocket open.
-    fn start_handshake(&mut self) {
+    /// Sends the handshake request in the version of the moment: a polling GET or a
+    /// WebSocket open, which must be answered within the request timeout.
+    fn start_handshake(&mut self, now: Instant) {
+        self.timers.set(
+            Timer::Handshake,
+            now.checked_add(self.config.request_timeout),
+        );
         if self.transport == TransportKind::WebSocket {
             self.ws = Ws::Opening;
             let uri = self.ws_uri(None);
@@ -414,6 +416,14 @@ impl Session {
             self.get_in_flight = true;
             self.transmits.push_back(Queued::Get(Box::new(uri)));
         }
+    }
+
+    /// Asks for the handshake again in `version`, the choice of version having come to
+    /// `detect` (`Protocol::Auto`).
+    fn handshake_again(&mut self, now: Instant, detect: Detect, version: Protocol) {
+        self.detect = detect;
+        self.version = version;
+        self.start_handshake(now);
     }
 
     fn ws_uri(&self, sid: Option<&str>) -> Uri {
@@ -769,13 +779,7 @@ impl Session {
                 matches!(&error, TransportFailure::Http(e) if (400..500).contains(&e.status));
             if self.detect == Detect::ProbeV3 && refused {
                 // `EIO=3` refused after `EIO=4` opened: an older v4 server.
-                self.detect = Detect::Settled;
-                self.version = Protocol::V4;
-                self.timers.set(
-                    Timer::Handshake,
-                    now.checked_add(self.config.request_timeout),
-                );
-                return self.start_handshake();
+                return self.handshake_again(now, Detect::Settled, Protocol::V4);
             }
             return self.fail_connect(error);
         }
@@ -845,14 +849,8 @@ impl Session {
                 {
                     // Every v4 server of today announces maxPayload; node's engine.io 3.x,
                     // which ignores `EIO`, does not: ask again in v3 on a new WebSocket.
-                    self.detect = Detect::ProbeV3;
-                    self.version = Protocol::V3;
                     self.transmits.push_back(Queued::WsClose);
-                    self.timers.set(
-                        Timer::Handshake,
-                        now.checked_add(self.config.request_timeout),
-                    );
-                    self.start_handshake();
+                    self.handshake_again(now, Detect::ProbeV3, Protocol::V3);
                 }
                 Ok(Packet::Open(h)) => self.open(now, h),
                 Ok(_) => self.fail_connect(TransportFailure::Decode(DecodeError::ExpectedOpen)),
@@ -994,13 +992,7 @@ impl Session {
         if self.detect != Detect::FirstV4 || !refused {
             return false;
         }
-        self.detect = Detect::RetryV3;
-        self.version = Protocol::V3;
-        self.timers.set(
-            Timer::Handshake,
-            now.checked_add(self.config.request_timeout),
-        );
-        self.start_handshake();
+        self.handshake_again(now, Detect::RetryV3, Protocol::V3);
         true
     }
 
