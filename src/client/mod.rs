@@ -289,12 +289,11 @@ async fn reconnect_loop(
     url: String,
     policy: Reconnect,
     mut generation: u64,
-    cancel: oneshot::Receiver<()>,
+    cancel: SharedFuture<oneshot::Receiver<()>>,
     done: oneshot::Sender<()>,
 ) {
     use futures::future::{Either, select};
 
-    let cancel = cancel.shared();
     let mut jitter = Jitter::new();
     let upgrade = || client.upgrade().map(|inner| AsyncClient { inner });
     'watch: loop {
@@ -465,6 +464,21 @@ struct ReconnectRun {
 }
 
 impl ReconnectRun {
+    /// Installs a new run in `state`, stopping any earlier one. Returns what the loop
+    /// keeps: the signal that stops it, and the sender it fires once it has stopped.
+    fn install(state: &mut State) -> (SharedFuture<oneshot::Receiver<()>>, oneshot::Sender<()>) {
+        if let Some(mut old) = state.reconnect.take() {
+            old.cancel();
+        }
+        let (cancel_tx, cancel_rx) = oneshot::channel();
+        let (done_tx, done_rx) = oneshot::channel();
+        state.reconnect = Some(ReconnectRun {
+            cancel: Some(cancel_tx),
+            done: done_rx.shared(),
+        });
+        (cancel_rx.shared(), done_tx)
+    }
+
     fn cancel(&mut self) {
         if let Some(tx) = self.cancel.take() {
             let _ = tx.send(());
@@ -774,19 +788,13 @@ impl AsyncClient {
             return first;
         };
         // From here on, `disconnect()` stops the attempts and `wait()` waits for them.
-        let (cancel_tx, cancel_rx) = oneshot::channel();
-        let (done_tx, done_rx) = oneshot::channel::<()>();
-        {
+        let (cancel, done_tx) = {
             let mut state = lock(&shared.state);
             if state.disconnect_calls != disconnects {
                 return first;
             }
-            state.reconnect = Some(ReconnectRun {
-                cancel: Some(cancel_tx),
-                done: done_rx.shared(),
-            });
-        }
-        let cancel = cancel_rx.shared();
+            ReconnectRun::install(&mut state)
+        };
         let mut jitter = Jitter::new();
         let mut last = first;
         let mut attempt: u32 = 0;
@@ -1051,26 +1059,17 @@ impl AsyncClient {
     /// Starts the reconnection loop for the connection just opened.
     fn start_reconnecting(&self, url: &str, policy: Reconnect) {
         let shared = &self.inner.shared;
-        let (cancel_tx, cancel_rx) = oneshot::channel();
-        let (done_tx, done_rx) = oneshot::channel();
-        let generation = {
+        let (generation, (cancel, done)) = {
             let mut state = lock(&shared.state);
-            if let Some(mut old) = state.reconnect.take() {
-                old.cancel();
-            }
-            state.reconnect = Some(ReconnectRun {
-                cancel: Some(cancel_tx),
-                done: done_rx.shared(),
-            });
-            state.generation
+            (state.generation, ReconnectRun::install(&mut state))
         };
         let run = reconnect_loop(
             Arc::downgrade(&self.inner),
             url.to_owned(),
             policy,
             generation,
-            cancel_rx,
-            done_tx,
+            cancel,
+            done,
         );
         shared.config.runtime.spawner.spawn(Box::pin(run));
     }
