@@ -906,10 +906,11 @@ impl Session {
             count_sent(&mut self.stats, packet);
         }
         let (body, content_type) = match self.version {
-            Protocol::V3 => (
-                v3::encode_binary_payload(self.write_buf.drain(..n).collect::<Vec<_>>().iter()),
-                "application/octet-stream",
-            ),
+            Protocol::V3 => {
+                let body = v3::encode_binary_payload(self.write_buf.iter().take(n));
+                self.write_buf.drain(..n);
+                (body, "application/octet-stream")
+            }
             _ => (
                 payload::encode_front(&mut self.write_buf, n),
                 "text/plain;charset=UTF-8",
