@@ -843,11 +843,14 @@ async fn disconnect_during_attempt(flavor: Flavor, base: &Runtime, server: &Serv
 
 /// A timer whose sleeps of one duration (the wait before an attempt) end only when the
 /// test says so, and end silently: the task that sleeps is not woken by it, only by
-/// whatever else it waits on.
+/// whatever else it waits on. `armed` is set once such a sleep has been polled while
+/// closed: the task is parked on it, and opening the gate cannot let it through before
+/// something else wakes it.
 struct GateTimer {
     inner: Arc<dyn Timer>,
     gated: Duration,
     open: Arc<std::sync::atomic::AtomicBool>,
+    armed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Timer for GateTimer {
@@ -855,11 +858,12 @@ impl Timer for GateTimer {
         if duration != self.gated {
             return self.inner.sleep(duration);
         }
-        let open = self.open.clone();
+        let (open, armed) = (self.open.clone(), self.armed.clone());
         Box::pin(std::future::poll_fn(move |_| {
             if open.load(Ordering::SeqCst) {
                 std::task::Poll::Ready(())
             } else {
+                armed.store(true, Ordering::SeqCst);
                 std::task::Poll::Pending
             }
         }))
@@ -885,12 +889,14 @@ async fn disconnect_as_the_wait_ends(flavor: Flavor, base: &Runtime) {
     let label = format!("disconnect as the wait ends, {flavor:?}");
     let wait = Duration::from_millis(4321);
     let open = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let armed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let gated = Runtime::new(
         base.spawner().clone(),
         Arc::new(GateTimer {
             inner: base.timer().clone(),
             gated: wait,
             open: open.clone(),
+            armed: armed.clone(),
         }),
         base.dialer().clone(),
     );
@@ -927,6 +933,14 @@ async fn disconnect_as_the_wait_ends(flavor: Flavor, base: &Runtime) {
         ),
         "{label}: {lost:?}"
     );
+    // `Reconnecting` is announced just before the wait starts: the gate opens only once
+    // the loop is parked on it (opened earlier, the wait would simply end, and the attempt
+    // start before `disconnect()`).
+    let parked = Instant::now();
+    while !armed.load(Ordering::SeqCst) {
+        assert!(parked.elapsed() < PROMPT, "{label}: the wait never started");
+        base.timer().sleep(Duration::from_millis(1)).await;
+    }
     open.store(true, Ordering::SeqCst);
     s.disconnect().await;
     s.wait(PROMPT).await;
@@ -935,6 +949,11 @@ async fn disconnect_as_the_wait_ends(flavor: Flavor, base: &Runtime) {
         (next, s.sid()),
         (None, None),
         "{label}: a connection opened after disconnect() and wait() returned"
+    );
+    assert_eq!(
+        s.dials_since_disconnect(),
+        0,
+        "{label}: an attempt dialled after disconnect()"
     );
     s.sids(1).await;
     s.finish().await;

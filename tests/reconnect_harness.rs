@@ -514,6 +514,67 @@ fn disconnect_during_the_wait_stops_at_once_and_wait_returns() {
     }
 }
 
+/// Rule: `disconnect()` at the very instant the wait ends (the timer has fired, the
+/// loop has not run yet) stops the client as it does halfway through the wait: the
+/// attempt due at that instant is not started, no event follows, no client task is left.
+/// On the manual clock the test's future runs before the client's tasks when both are
+/// due, which makes the instant certain.
+#[test]
+fn disconnect_at_the_instant_the_wait_ends_makes_no_attempt() {
+    for transports in [
+        Transports::Polling,
+        Transports::Upgrade,
+        Transports::WebSocket,
+    ] {
+        let h = Harness::new(ServerConfig::default());
+        let eio = client(&h, no_jitter(), transports);
+        let mut events = eio.events();
+        let waited = h.block_on(async {
+            eio.connect(h.url()).await.unwrap();
+            with_wait(&h, &eio, async {
+                eio.sleep(SECOND).await;
+                h.server.restart();
+                let delay = loop {
+                    if let (_, ClientEvent::Reconnecting { delay, .. }) =
+                        next(&h, &mut events).await
+                    {
+                        break delay;
+                    }
+                };
+                eio.sleep(delay).await;
+                let spawns = h.client_spawns();
+                eio.disconnect().await.unwrap();
+                h.idle().await;
+                // An attempt spawns its connection's tasks, even one abandoned at once.
+                assert_eq!(
+                    h.client_spawns(),
+                    spawns,
+                    "{transports:?}: an attempt was started after disconnect()"
+                );
+            })
+            .await
+        });
+        assert!(waited.is_some(), "{transports:?}: wait() did not return");
+        assert_eq!(
+            eio.sid(),
+            None,
+            "{transports:?}: connected after disconnect()"
+        );
+        assert_no_client_tasks(&h, &format!("{transports:?}"));
+        h.advance(Duration::from_secs(60));
+        assert_eq!(
+            reattempts(&h),
+            Vec::<Duration>::new(),
+            "{transports:?}: an attempt after disconnect()"
+        );
+        assert_eq!(
+            pending(&mut events),
+            [],
+            "{transports:?}: events after disconnect()"
+        );
+    }
+}
+
 /// Rule: `disconnect()` during an attempt whose handshake hangs (a polling handshake, or
 /// a WebSocket opened directly) stops the client at once: it returns at once, `wait()`
 /// returns at once, the attempt is abandoned, no attempt follows, no client task is left.

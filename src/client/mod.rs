@@ -377,6 +377,8 @@ async fn reconnect_step(
     use futures::future::{Either, select};
 
     let logger = &shared.config.logger;
+    let disconnects = lock(&shared.state).disconnect_calls;
+    let stopped = || lock(&shared.state).disconnect_calls != disconnects || cancel.peek().is_some();
     if policy.max_attempts().is_some_and(|max| attempt > max) {
         let attempts = attempt - 1;
         record!(
@@ -397,16 +399,20 @@ async fn reconnect_step(
     let reconnecting = ClientEvent::Reconnecting { attempt, delay };
     lock(&shared.state).events.push(Entry::Event(reconnecting));
     let sleep = shared.config.runtime.timer.sleep(delay);
+    // A wait that ended as the stop came (both ready when the step is polled again) makes
+    // no attempt: the stop wins.
     if let Either::Right(_) = select(sleep, cancel.clone()).await {
         return Step::Cancelled;
     }
-    let disconnects = lock(&shared.state).disconnect_calls;
+    if stopped() {
+        return Step::Cancelled;
+    }
     let attempted = Box::pin(connect_attempt(shared, url, for_handler));
     let outcome = match select(attempted, cancel.clone()).await {
         Either::Left((outcome, _)) => outcome,
         Either::Right(_) => return Step::Cancelled,
     };
-    if lock(&shared.state).disconnect_calls != disconnects || cancel.peek().is_some() {
+    if stopped() {
         return Step::Cancelled;
     }
     Step::Done(outcome)

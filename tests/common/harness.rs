@@ -337,6 +337,11 @@ impl Harness {
         self.counts.tasks()
     }
 
+    /// Tasks the client has spawned so far, finished or not.
+    pub fn client_spawns(&self) -> usize {
+        self.counts.spawned()
+    }
+
     /// Every task on the executor that has not finished (the server's included).
     pub fn live_tasks(&self) -> usize {
         self.exec.live()
