@@ -116,7 +116,8 @@ pub enum Error {
     /// No runtime was given to the builder and no runtime feature (`tokio`, `smol`,
     /// `async-std`) is enabled.
     NoRuntime,
-    /// `connect` was called while a connection is open or opening.
+    /// `connect` was called while a connection is open or opening (a reconnection attempt
+    /// excepted: `connect` replaces it).
     AlreadyConnected,
     /// A message could not be sent (no open connection, or a text message holding U+001E
     /// on long-polling); the [`SendError`] hands it back. `send` itself returns the

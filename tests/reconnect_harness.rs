@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use common::harness::{Harness, ServerConfig};
 use engineio::{
-    AsyncClient, ClientBuilder, ClientEvent, DisconnectReason, Events, HttpStatusError, Payload,
-    Reconnect, SendErrorKind, ServerClose, TransportFailure, Transports,
+    AsyncClient, ClientBuilder, ClientEvent, DisconnectReason, Error, Events, HttpStatusError,
+    Payload, Reconnect, SendErrorKind, ServerClose, TransportFailure, Transports,
 };
 use futures::{FutureExt, StreamExt};
 
@@ -635,6 +635,80 @@ fn disconnect_during_a_hanging_attempt_stops_at_once_and_wait_returns() {
             [],
             "{transports:?}: events after disconnect()"
         );
+    }
+}
+
+/// Rule: `connect()` while reconnecting replaces the reconnection: during the wait or
+/// during an attempt whose handshake hangs, the loop's attempt is dropped (the server's
+/// held handshake is no longer awaited), the application's connect is made at once and
+/// succeeds, and the loop then watches the new connection: when it is lost, the client
+/// reconnects again, on a schedule that starts over. A `connect()` while connected fails
+/// with `AlreadyConnected` and leaves the reconnection on.
+#[test]
+fn connect_while_reconnecting_connects_now_and_the_new_connection_is_watched() {
+    for into in [Duration::from_millis(500), Duration::from_millis(1500)] {
+        let h = Harness::new(ServerConfig::default());
+        let eio = client(&h, no_jitter(), Transports::Polling);
+        let mut events = eio.events();
+        h.block_on(async {
+            eio.connect(h.url()).await.unwrap();
+            assert_eq!(next(&h, &mut events).await.1, ClientEvent::Connect);
+            eio.sleep(SECOND).await;
+            h.server.stall_handshake(true);
+            h.server.restart();
+            while !matches!(
+                next(&h, &mut events).await.1,
+                ClientEvent::Reconnecting { .. }
+            ) {}
+            // Within the 1 s wait, or half a second into the attempt it was followed by.
+            eio.sleep(into).await;
+            let held = usize::from(into > SECOND);
+            assert_eq!(
+                h.server.held_handshakes(),
+                held,
+                "{into:?}: the loop's attempt"
+            );
+            let connecting = eio.connect(h.url());
+            let release = async {
+                eio.sleep(Duration::from_millis(100)).await;
+                assert_eq!(
+                    h.server.held_handshakes(),
+                    1,
+                    "{into:?}: the application's handshake alone is awaited"
+                );
+                h.server.stall_handshake(false);
+            };
+            let (connected, ()) = futures::join!(connecting, release);
+            connected.unwrap_or_else(|e| panic!("{into:?}: connect() failed: {e}"));
+            assert_eq!(next(&h, &mut events).await.1, ClientEvent::Connect);
+            let sid = eio.sid().expect("connected");
+            // A connect() while connected fails, and changes nothing.
+            let again = eio.connect(h.url()).await;
+            assert!(
+                matches!(again, Err(Error::AlreadyConnected)),
+                "{into:?}: {again:?}"
+            );
+            // The loop watches the new connection.
+            h.server.restart();
+            let lost = next(&h, &mut events).await.1;
+            assert!(
+                matches!(&lost, ClientEvent::Disconnect(r) if is_unknown_sid(r)),
+                "{into:?}: {lost:?}"
+            );
+            assert_eq!(
+                next(&h, &mut events).await.1,
+                ClientEvent::Reconnecting {
+                    attempt: 1,
+                    delay: SECOND
+                },
+                "{into:?}: the schedule starts over"
+            );
+            assert_eq!(next(&h, &mut events).await.1, ClientEvent::Connect);
+            assert_ne!(eio.sid(), Some(sid));
+            eio.disconnect().await.unwrap();
+        });
+        assert_no_client_tasks(&h, &format!("{into:?}"));
+        h.server.assert_no_violations();
     }
 }
 

@@ -163,7 +163,7 @@ pub(crate) struct RequestParts {
 /// `remember_upgrade`, a WebSocket-only attempt that fails is followed by one over
 /// long-polling (and the other way round). A function of the shared state, not of a
 /// client handle, so that the reconnection loop does not keep the client alive.
-async fn connect_attempt(shared: &Arc<Shared>, url: &str, for_handler: bool) -> Result<(), Error> {
+async fn connect_attempt(shared: &Arc<Shared>, url: &str, how: Attempt) -> Result<(), Error> {
     let cfg = &shared.config;
     let remembered = cfg.remember_upgrade && shared.websocket_worked.load(Ordering::Relaxed);
     let (first, fallback) = match cfg.session.transports {
@@ -177,7 +177,7 @@ async fn connect_attempt(shared: &Arc<Shared>, url: &str, for_handler: bool) -> 
         transports => (transports, None),
     };
     let disconnects = lock(&shared.state).disconnect_calls;
-    let result = connect_once(shared, url, first, for_handler).await;
+    let result = connect_once(shared, url, first, how).await;
     let (Some(next), Err(Error::Connect { failure, .. })) = (fallback, &result) else {
         return result;
     };
@@ -197,7 +197,7 @@ async fn connect_attempt(shared: &Arc<Shared>, url: &str, for_handler: bool) -> 
     if first == Transports::WebSocket {
         shared.websocket_worked.store(false, Ordering::Relaxed);
     }
-    let second = connect_once(shared, url, next, for_handler).await;
+    let second = connect_once(shared, url, next, how).await;
     match (first, second) {
         // Both failed: the polling attempt's failure says more (it is the usual way in,
         // and the server's own error answers come that way).
@@ -206,12 +206,23 @@ async fn connect_attempt(shared: &Arc<Shared>, url: &str, for_handler: bool) -> 
     }
 }
 
+/// How a connection attempt is made.
+#[derive(Clone, Copy)]
+pub(crate) struct Attempt {
+    /// It returns only once the `connect` handler has run (`AsyncClient::connect`).
+    pub(crate) for_handler: bool,
+    /// A reconnection run makes it (after a lost connection, or as a first connect's
+    /// retry): a `connect()` of the application's replaces it rather than failing with
+    /// `AlreadyConnected`.
+    pub(crate) by_run: bool,
+}
+
 /// One attempt at connecting, over `transports`.
 async fn connect_once(
     shared: &Arc<Shared>,
     url: &str,
     transports: Transports,
-    for_handler: bool,
+    how: Attempt,
 ) -> Result<(), Error> {
     let cfg = &shared.config;
     let mut endpoint = Endpoint::parse(url)?.with_path(&cfg.path);
@@ -232,6 +243,7 @@ async fn connect_once(
         let reader = state.events.subscribe(ReaderKind::Dispatcher { messages });
         state.conn = Some(Conn {
             generation: state.generation,
+            by_run: how.by_run,
             session: Session::new(
                 endpoint,
                 SessionConfig {
@@ -264,7 +276,7 @@ async fn connect_once(
         DispatchOn::Thread(run) => run(dispatcher),
     }
     let opened = match opened_rx.await {
-        Ok(Ok(())) if !for_handler => Ok(()),
+        Ok(Ok(())) if !how.for_handler => Ok(()),
         // Open: the `connect` handler runs first (or the connection ended meanwhile).
         Ok(Ok(())) => handled_rx
             .await
@@ -374,6 +386,10 @@ async fn reconnect_step(
     jitter: &mut Jitter,
     cancel: &SharedFuture<oneshot::Receiver<()>>,
 ) -> Step {
+    let how = Attempt {
+        for_handler,
+        by_run: true,
+    };
     use futures::future::{Either, select};
 
     let logger = &shared.config.logger;
@@ -407,12 +423,21 @@ async fn reconnect_step(
     if stopped() {
         return Step::Cancelled;
     }
-    let attempted = Box::pin(connect_attempt(shared, url, for_handler));
+    let attempted = Box::pin(connect_attempt(shared, url, how));
     let outcome = match select(attempted, cancel.clone()).await {
         Either::Left((outcome, _)) => outcome,
         Either::Right(_) => return Step::Cancelled,
     };
     if stopped() {
+        if outcome.is_ok() {
+            // Stopped just as it opened: the connection is not kept (a `connect()` of the
+            // application's waits for it to end, and `disconnect()` closed it already).
+            let mut state = lock(&shared.state);
+            if let Some(conn) = state.conn.as_mut().filter(|c| c.by_run) {
+                conn.session.close();
+                conn.wake_driver();
+            }
+        }
         return Step::Cancelled;
     }
     Step::Done(outcome)
@@ -495,6 +520,8 @@ impl ReconnectRun {
 /// One connection: its session, and who waits on it.
 pub(crate) struct Conn {
     generation: u64,
+    /// Opened by a reconnection run (see [`Attempt::by_run`]).
+    by_run: bool,
     session: Session,
     /// The driver, waiting for something to do.
     driver: Option<Waker>,
@@ -738,7 +765,11 @@ impl AsyncClient {
     /// server's host and port (the path comes from the builder's `engineio_path`).
     ///
     /// Returns once the connection is open and the `connect` handler has run, or with the
-    /// reason it could not open.
+    /// reason it could not open. While a connection is open or opening it fails with
+    /// [`Error::AlreadyConnected`] and changes nothing. With
+    /// [reconnection](ClientBuilder::reconnect) on, a `connect` while the client is
+    /// reconnecting (between a lost connection and the next) replaces the reconnection:
+    /// the wait, or the attempt in progress, is dropped, and this connect is made at once.
     ///
     /// ```
     /// use engineio::{AsyncClient, Error};
@@ -765,14 +796,55 @@ impl AsyncClient {
     /// (a loop already running is stopped first: this `connect` replaces it).
     pub(crate) async fn connect_and_wait(&self, url: &str, for_handler: bool) -> Result<(), Error> {
         let shared = &self.inner.shared;
-        if let Some(mut run) = lock(&shared.state).reconnect.take() {
-            run.cancel();
-        }
+        self.stop_reconnecting().await?;
+        let how = Attempt {
+            for_handler,
+            by_run: false,
+        };
         let Some(policy) = shared.config.reconnect.clone() else {
-            return connect_attempt(shared, url, for_handler).await;
+            return connect_attempt(shared, url, how).await;
         };
         self.connect_retrying(url, for_handler, &policy).await?;
         self.start_reconnecting(url, policy);
+        Ok(())
+    }
+
+    /// Before a `connect`: a connection that is open, or being opened by the application,
+    /// stays, and so does the reconnection watching it (`AlreadyConnected`). Otherwise a
+    /// reconnection under way (waiting, or in an attempt) is stopped, and its attempt, if
+    /// one was in progress, has ended when this returns: the application's connect
+    /// replaces it.
+    async fn stop_reconnecting(&self) -> Result<(), Error> {
+        let shared = &self.inner.shared;
+        let stopping = {
+            let mut state = lock(&shared.state);
+            if let Some(conn) = &state.conn {
+                let opened = conn.session.handshake().is_some() && !conn.session.is_closed();
+                if !conn.by_run || opened {
+                    return Err(Error::AlreadyConnected);
+                }
+            }
+            state.reconnect.take().map(|mut run| {
+                run.cancel();
+                run.done
+            })
+        };
+        if let Some(done) = stopping {
+            let _ = done.await;
+        }
+        // The run's attempt, abandoned (or closed, had it opened meanwhile), ends on its
+        // own; a connection that is not the run's is the application's.
+        let abandoned = {
+            let state = lock(&shared.state);
+            match &state.conn {
+                Some(conn) if conn.by_run => Some(conn.ended.clone()),
+                Some(_) => return Err(Error::AlreadyConnected),
+                None => None,
+            }
+        };
+        if let Some(ended) = abandoned {
+            let _ = ended.await;
+        }
         Ok(())
     }
 
@@ -789,7 +861,11 @@ impl AsyncClient {
     ) -> Result<(), Error> {
         let shared = &self.inner.shared;
         let disconnects = lock(&shared.state).disconnect_calls;
-        let first = connect_attempt(shared, url, for_handler).await;
+        let how = Attempt {
+            for_handler,
+            by_run: false,
+        };
+        let first = connect_attempt(shared, url, how).await;
         let Err(Error::Connect { .. }) = &first else {
             return first;
         };
