@@ -468,6 +468,94 @@ async fn connect_answer_dribbled_a_byte_at_a_time_opens_the_tunnel() {
     .await;
 }
 
+/// Interim answers (`100 Continue`, `103 Early Hints`, any 1xx but 101) before the `200`
+/// are skipped, as HTTP clients must: written apart, or in one write with the `200` and
+/// the first bytes of the tunnel, the tunnel opens and the session runs over it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interim_answers_before_the_200_are_skipped() {
+    guarded(async {
+        const EARLY: &str = "HTTP/1.1 101 Switching Protocols\r\n";
+        for together in [false, true] {
+            let proxy = connect_proxy(move |s| {
+                let interim = [
+                    "HTTP/1.1 100 Continue\r\n\r\n",
+                    "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n",
+                    "HTTP/1.1 100 Continue\r\n\r\n",
+                ];
+                let established = "HTTP/1.1 200 Connection established\r\n\r\n";
+                if together {
+                    let all = format!("{}{established}{EARLY}", interim.concat());
+                    s.write_all(all.as_bytes()).unwrap();
+                    serve_websocket_in_tunnel(s, EARLY).unwrap()
+                } else {
+                    for answer in interim {
+                        s.write_all(answer.as_bytes()).unwrap();
+                        thread::sleep(Duration::from_millis(20));
+                    }
+                    s.write_all(established.as_bytes()).unwrap();
+                    serve_websocket_in_tunnel(s, "").unwrap()
+                }
+            });
+            let port = absent_server();
+            let eio = client(
+                &format!("http://127.0.0.1:{}", proxy.port),
+                Transports::WebSocket,
+            );
+            tokio::time::timeout(HANG_GUARD, eio.connect(&format!("http://127.0.0.1:{port}")))
+                .await
+                .expect("connect hung")
+                .unwrap_or_else(|e| panic!("together {together}: {e}"));
+            assert_eq!(eio.sid().as_deref(), Some("tunnelled"));
+            eio.disconnect().await.unwrap();
+            tokio::time::timeout(HANG_GUARD, eio.wait())
+                .await
+                .expect("wait hung");
+            let (head, get) = proxy.outcome();
+            assert_connect_request(&head, &format!("127.0.0.1:{port}"));
+            assert!(
+                get.starts_with("GET /engine.io/?EIO=4&transport=websocket"),
+                "together {together}: {get:?}"
+            );
+        }
+    })
+    .await;
+}
+
+/// A proxy that sends interim answers without end is cut off after 8 of them: a
+/// `Protocol` error of the proxy, nothing sent into the connection after the CONNECT.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endless_interim_answers_are_a_protocol_error() {
+    guarded(async {
+        let proxy = connect_proxy(|s| {
+            for _ in 0..1000 {
+                if s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").is_err() {
+                    break;
+                }
+            }
+            wait_for_close(s)
+        });
+        let port = absent_server();
+        let eio = client(
+            &format!("http://127.0.0.1:{}", proxy.port),
+            Transports::WebSocket,
+        );
+        let err = connect_fails(&eio, &format!("http://127.0.0.1:{port}")).await;
+        let e = proxy_error(
+            &err,
+            &format!("http://127.0.0.1:{}", proxy.port),
+            &format!("127.0.0.1:{port}"),
+        );
+        assert_eq!(
+            e.kind,
+            ProxyErrorKind::Protocol("more than 8 interim answers to CONNECT".to_owned())
+        );
+        let (head, closed) = proxy.outcome();
+        assert_connect_request(&head, &format!("127.0.0.1:{port}"));
+        assert_eq!(closed, Some(0), "nothing may go into the connection");
+    })
+    .await;
+}
+
 /// The request timeout bounds the whole proxy handshake, not each read: a proxy that
 /// dribbles a valid answer slower than the timeout allows fails with `RequestTimeout`,
 /// although every byte comes well within it (and the WebSocket handshake would succeed
@@ -502,9 +590,9 @@ async fn slowloris_connect_answer_is_bounded_by_the_request_timeout() {
     .await;
 }
 
-/// A status outside 2xx refuses the tunnel, whatever it is: 999 (no such status) and
-/// 101 (a proxy that takes CONNECT for a WebSocket upgrade) are `HttpStatus` errors with
-/// the proxy's code and reason.
+/// A final status outside 2xx refuses the tunnel, whatever it is: 999 (no such status),
+/// 101 (a proxy that takes CONNECT for a WebSocket upgrade) and a redirect are
+/// `HttpStatus` errors with the proxy's code and reason.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connect_answer_with_an_odd_status_is_an_http_status_error() {
     guarded(async {
@@ -524,7 +612,6 @@ async fn connect_answer_with_an_odd_status_is_an_http_status_error() {
                 302,
                 "Found",
             ),
-            (&b"HTTP/1.1 199 \r\n\r\n"[..], 199, ""),
         ] {
             let proxy = connect_proxy(move |s| {
                 s.write_all(answer).unwrap();

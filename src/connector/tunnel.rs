@@ -121,9 +121,22 @@ fn connect_request(target: &str, proxy: &Proxy) -> Vec<u8> {
     head
 }
 
+/// How many interim (1xx) answers a proxy may send before its answer to `CONNECT`.
+const MAX_INTERIM_ANSWERS: usize = 8;
+
+/// What an answer to `CONNECT` says.
+#[derive(Debug, PartialEq, Eq)]
+enum ConnectAnswer {
+    /// A 2xx: the tunnel is open after the head.
+    Open,
+    /// An interim answer (1xx other than 101, such as `100 Continue`): the real one follows.
+    Interim,
+}
+
 /// Checks the proxy's answer to `CONNECT`, `head` being its whole head: any 2xx opens the
-/// tunnel.
-fn check_connect_response(head: &[u8]) -> Result<(), ProxyErrorKind> {
+/// tunnel; 1xx answers other than 101 are interim (HTTP clients must skip them); anything
+/// else (101 included: CONNECT upgrades nothing) refuses the tunnel.
+fn check_connect_response(head: &[u8]) -> Result<ConnectAnswer, ProxyErrorKind> {
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut response = httparse::Response::new(&mut headers);
     match response.parse(head) {
@@ -135,7 +148,8 @@ fn check_connect_response(head: &[u8]) -> Result<(), ProxyErrorKind> {
         }
     }
     match response.code {
-        Some(200..=299) => Ok(()),
+        Some(200..=299) => Ok(ConnectAnswer::Open),
+        Some(100 | 102..=199) => Ok(ConnectAnswer::Interim),
         code => Err(ProxyErrorKind::HttpStatus {
             status: code.unwrap_or(0),
             reason: response.reason.unwrap_or("").to_owned(),
@@ -152,20 +166,31 @@ async fn http_connect(
         .await
         .map_err(io_failure)?;
     io.flush().await.map_err(io_failure)?;
-    let (mut buf, end) = read_response_head(&mut io).await.map_err(|e| match e {
-        HeadError::Io(e) => io_failure(e),
-        HeadError::Closed => io_failure(std::io::ErrorKind::UnexpectedEof.into()),
-        HeadError::TooLong => {
-            ProxyErrorKind::Protocol("its answer to CONNECT has an endless head".to_owned())
+    let mut interim = 0;
+    loop {
+        let (mut buf, end) = read_response_head(&mut io).await.map_err(|e| match e {
+            HeadError::Io(e) => io_failure(e),
+            HeadError::Closed => io_failure(std::io::ErrorKind::UnexpectedEof.into()),
+            HeadError::TooLong => {
+                ProxyErrorKind::Protocol("its answer to CONNECT has an endless head".to_owned())
+            }
+        })?;
+        let answer = check_connect_response(&buf[..end])?;
+        // What came after the head: the next answer's start, or the tunnel's first bytes.
+        buf.drain(..end);
+        if !buf.is_empty() {
+            io = Box::new(Prefixed::new(buf, io));
         }
-    })?;
-    check_connect_response(&buf[..end])?;
-    buf.drain(..end);
-    Ok(if buf.is_empty() {
-        io
-    } else {
-        Box::new(Prefixed::new(buf, io))
-    })
+        match answer {
+            ConnectAnswer::Open => return Ok(io),
+            ConnectAnswer::Interim if interim < MAX_INTERIM_ANSWERS => interim += 1,
+            ConnectAnswer::Interim => {
+                return Err(ProxyErrorKind::Protocol(format!(
+                    "more than {MAX_INTERIM_ANSWERS} interim answers to CONNECT"
+                )));
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------- SOCKS5
@@ -343,14 +368,33 @@ mod tests {
     }
 
     #[test]
-    fn connect_response_opens_on_2xx_only() {
+    fn connect_response_opens_on_2xx_and_skips_interim_answers() {
         assert_eq!(
             check_connect_response(b"HTTP/1.1 200 Connection established\r\n\r\n"),
-            Ok(())
+            Ok(ConnectAnswer::Open)
         );
         assert_eq!(
             check_connect_response(b"HTTP/1.0 200 OK\r\nProxy-agent: x\r\n\r\n"),
-            Ok(())
+            Ok(ConnectAnswer::Open)
+        );
+        for interim in [
+            &b"HTTP/1.1 100 Continue\r\n\r\n"[..],
+            b"HTTP/1.1 102 Processing\r\n\r\n",
+            b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n",
+            b"HTTP/1.1 199 \r\n\r\n",
+        ] {
+            assert_eq!(
+                check_connect_response(interim),
+                Ok(ConnectAnswer::Interim),
+                "{interim:?}"
+            );
+        }
+        assert_eq!(
+            check_connect_response(b"HTTP/1.1 101 Switching Protocols\r\n\r\n"),
+            Err(ProxyErrorKind::HttpStatus {
+                status: 101,
+                reason: "Switching Protocols".into()
+            })
         );
         assert_eq!(
             check_connect_response(
