@@ -44,6 +44,16 @@ cargo fmt --all -- --check
 step "cargo clippy (all targets, all features, warnings denied)"
 cargo clippy --all-targets --all-features -- -D warnings
 
+step "cargo check of the library with each runtime feature alone, no default features (warnings denied)"
+# The tests build with every feature on; these are the combinations users pick (README,
+# "Use it"), each of which must build on its own, without warnings. (Not RUSTFLAGS: it
+# would rebuild every dependency; clippy's check builds of them are reused.)
+for features in "" "smol,rustls,blocking" "async-std,rustls,blocking" "tokio"; do
+  echo "-- features: ${features:-(none)}"
+  out=$(cargo check --quiet --lib --no-default-features ${features:+--features "$features"} 2>&1) || { echo "$out"; exit 1; }
+  if grep -q '^warning' <<<"$out"; then echo "$out"; exit 1; fi
+done
+
 step "cargo doc (warnings denied)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features
 

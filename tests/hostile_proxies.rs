@@ -16,13 +16,15 @@
 
 use std::future::Future;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use engineio::connector::{ProxyError, ProxyErrorKind};
+use engineio::rt::{Dialer, Io, Runtime};
 use engineio::{AsyncClient, Error, HttpStatusError, TransportFailure, TransportKind, Transports};
 
 /// The client's request timeout: long, so that a client that waits instead of seeing
@@ -1028,6 +1030,105 @@ async fn socks_refusal_codes_are_typed_and_named() {
                 assert!(text.contains(&format!("SOCKS5 reply {code}")), "{text}");
                 assert_eq!(closed, Some(0), "code {code}");
             }
+        }
+    })
+    .await;
+}
+
+/// Resolves one name, `dual.test`, to `[::1]` then `127.0.0.1` (as `localhost` may
+/// resolve); dials through tokio.
+struct DualStackNames(Arc<dyn Dialer>);
+
+#[async_trait::async_trait]
+impl Dialer for DualStackNames {
+    async fn dial(&self, host: &str, port: u16) -> io::Result<Box<dyn Io>> {
+        self.0.dial(host, port).await
+    }
+
+    async fn resolve(&self, host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+        assert_eq!(host, "dual.test", "only the target's name is resolved here");
+        Ok(vec![
+            SocketAddr::from((Ipv6Addr::LOCALHOST, port)),
+            SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        ])
+    }
+}
+
+/// With `socks5://` the client resolves the target's name and gives the proxy addresses:
+/// when the proxy says it cannot reach one (reply 3, 4 or 5) or cannot take its kind
+/// (reply 8, a proxy without IPv6), the next address is tried on a new connection to
+/// the proxy, and the session opens through it. Any other refusal (here 2, not allowed)
+/// is final: no second connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socks5_tries_the_next_address_when_the_proxy_cannot_use_one() {
+    guarded(async {
+        for (code, retried) in [(4u8, true), (8, true), (2, false)] {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let proxy_port = listener.local_addr().unwrap().port();
+            let script = thread::spawn(move || -> Result<Vec<Vec<u8>>, String> {
+                let fail = |e: io::Error| e.to_string();
+                let mut requests = Vec::new();
+                let (mut s, _) = listener.accept().map_err(fail)?;
+                s.set_read_timeout(Some(PROXY_PATIENCE)).map_err(fail)?;
+                read_n(&mut s, 3).map_err(fail)?;
+                s.write_all(&[5, 0]).map_err(fail)?;
+                // An IPv6 request: 4 + 16 + 2 bytes.
+                requests.push(read_n(&mut s, 22).map_err(fail)?);
+                s.write_all(&[5, code, 0, 1, 0, 0, 0, 0, 0, 0])
+                    .map_err(fail)?;
+                drop(s);
+                if !retried {
+                    return Ok(requests);
+                }
+                let (mut s, _) = listener.accept().map_err(fail)?;
+                s.set_read_timeout(Some(PROXY_PATIENCE)).map_err(fail)?;
+                read_n(&mut s, 3).map_err(fail)?;
+                s.write_all(&[5, 0]).map_err(fail)?;
+                requests.push(read_n(&mut s, 10).map_err(fail)?);
+                s.write_all(&[5, 0, 0, 1, 127, 0, 0, 1, 0x10, 0x92])
+                    .map_err(fail)?;
+                serve_websocket_in_tunnel(&mut s, "").map_err(fail)?;
+                Ok(requests)
+            });
+            let tokio_rt = engineio::adapters::tokio::runtime(tokio::runtime::Handle::current());
+            let runtime = Runtime::new(
+                tokio_rt.spawner().clone(),
+                tokio_rt.timer().clone(),
+                Arc::new(DualStackNames(tokio_rt.dialer().clone())),
+            );
+            let eio = AsyncClient::builder()
+                .runtime(runtime)
+                .transports(Transports::WebSocket)
+                .proxy(&socks_url(proxy_port))
+                .request_timeout(REQUEST_TIMEOUT)
+                .logger(false)
+                .build()
+                .unwrap();
+            let connected = tokio::time::timeout(HANG_GUARD, eio.connect("http://dual.test:4242"))
+                .await
+                .expect("connect hung");
+            if retried {
+                connected.unwrap_or_else(|e| panic!("reply {code}: {e}"));
+                assert_eq!(eio.sid().as_deref(), Some("tunnelled"));
+                eio.disconnect().await.unwrap();
+            } else {
+                let err = connected.expect_err("connected through a refusal");
+                match err.failure() {
+                    Some(TransportFailure::Proxy(e)) => {
+                        assert_eq!(e.kind, ProxyErrorKind::SocksReply(code), "{err}")
+                    }
+                    other => panic!("reply {code}: {other:?}"),
+                }
+            }
+            let requests = script.join().unwrap().unwrap();
+            let mut v6 = vec![5, 1, 0, 4];
+            v6.extend_from_slice(&Ipv6Addr::LOCALHOST.octets());
+            v6.extend_from_slice(&4242u16.to_be_bytes());
+            let mut expected = vec![v6];
+            if retried {
+                expected.push(vec![5, 1, 0, 1, 127, 0, 0, 1, 0x10, 0x92]);
+            }
+            assert_eq!(requests, expected, "reply {code}");
         }
     })
     .await;

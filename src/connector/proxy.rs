@@ -244,11 +244,13 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// The URL with any password replaced by `***`, for error messages.
+/// The URL with any password replaced by `***`, for error messages. The user information
+/// is taken to end at the last `@` (a proxy URL has no path, and a password may hold an
+/// unencoded `/`, `?`, `#` or `@` that makes the URL invalid): better too much hidden than
+/// a password shown.
 fn hide_password(url: &str) -> String {
     let start = url.find("://").map_or(0, |i| i + 3);
-    let end = url[start..].find('/').map_or(url.len(), |i| start + i);
-    match url[start..end].rfind('@') {
+    match url[start..].rfind('@') {
         Some(at) => {
             let userinfo = &url[start..start + at];
             match userinfo.split_once(':') {
@@ -665,6 +667,28 @@ mod tests {
             .to_string();
         assert!(err.contains("alice:***@h"), "{err}");
         assert!(!err.contains("secret"), "{err}");
+        // A password holding, unencoded, characters that end a URL's authority: hidden,
+        // whole, whether the URL is refused or not.
+        for url in [
+            "http://alice:se/cret@h:1",
+            "http://alice:se?cret@h:1",
+            "http://alice:se#cret@h:1",
+            "http://alice:se@cret@h:1",
+            "socks5h://alice:s/e@c/r@et@h:1",
+        ] {
+            // Refused, or taken as a password with those characters: never shown.
+            let shown = match Proxy::parse(url) {
+                Err(e) => {
+                    let e = e.to_string();
+                    assert!(e.contains("alice:***@h:1"), "{url}: {e}");
+                    e
+                }
+                Ok(p) => format!("{p} {p:?}"),
+            };
+            for part in [":se", "cret", ":s/e", "/r@"] {
+                assert!(!shown.contains(part), "{url}: {shown}");
+            }
+        }
     }
 
     fn vars(list: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {

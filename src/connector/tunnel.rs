@@ -33,7 +33,8 @@ pub(super) async fn tunnel(
         ProxyScheme::Socks5 => {
             // The client resolves the name; the proxy gets an address. Each address is
             // tried in turn while the proxy says it cannot reach it (`localhost` may be
-            // ::1 first for a server on 127.0.0.1 only).
+            // ::1 first for a server on 127.0.0.1 only), or cannot take its kind of
+            // address (reply 8: a proxy without IPv6).
             let ips = match host.parse::<IpAddr>() {
                 Ok(ip) => vec![ip],
                 Err(_) => resolve(dialer, host, port).await.map_err(|why| {
@@ -52,7 +53,7 @@ pub(super) async fn tunnel(
                     None => dial(dialer, proxy, &target).await?,
                 };
                 result = socks5(io, proxy, &SocksTarget::Ip(*ip), port).await;
-                let unreachable = matches!(result, Err(ProxyErrorKind::SocksReply(3..=5)));
+                let unreachable = matches!(result, Err(ProxyErrorKind::SocksReply(3..=5 | 8)));
                 if !unreachable || i + 1 == ips.len() {
                     break;
                 }
