@@ -358,8 +358,14 @@ async fn run(o: Options) -> u8 {
             Input::Event(ClientEvent::Connect) => {
                 let sid = client.sid().unwrap_or_else(|| sid.clone());
                 let protocol = client.protocol().unwrap_or(protocol);
-                if let Some(t) = client.transport() {
-                    transport = t;
+                // The transport the connection opened on: an upgrade that has already
+                // happened gets its own line, after this one.
+                if let Some(stats) = client.stats() {
+                    transport = if stats.upgraded {
+                        TransportKind::Polling
+                    } else {
+                        stats.transport
+                    };
                 }
                 emit(format_args!(
                     "connected sid={sid} transport={} protocol={}",

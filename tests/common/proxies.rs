@@ -42,6 +42,30 @@ pub struct TinyproxyConfig {
     pub filter: Option<&'static str>,
 }
 
+/// Whether the listener behind `stream` answers as the proxy of `scheme` does: tinyproxy
+/// names itself in its answer to a request it cannot serve (an origin-form `GET`, which
+/// it logs as no `CONNECT` or forward of any target); a SOCKS5 proxy answers a greeting
+/// with version 5.
+fn answers_as_proxy(mut stream: TcpStream, scheme: &str) -> bool {
+    use std::io::{Read, Write};
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut answer = Vec::new();
+    if scheme == "http" {
+        if stream.write_all(b"GET / HTTP/1.0\r\n\r\n").is_err() {
+            return false;
+        }
+        let _ = stream.take(64 << 10).read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer)
+            .to_ascii_lowercase()
+            .contains("tinyproxy")
+    } else {
+        let mut reply = [0u8; 2];
+        stream.write_all(&[5, 1, 0]).is_ok()
+            && stream.read_exact(&mut reply).is_ok()
+            && reply[0] == 5
+    }
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -150,7 +174,15 @@ impl RealProxy {
             let mut child = cmd.spawn().expect("the proxy starts");
             let deadline = Instant::now() + Duration::from_secs(20);
             loop {
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                if let Ok(stream) = TcpStream::connect(("127.0.0.1", port)) {
+                    // The port was free a moment ago; another test's listener may have
+                    // taken it since (and the proxy failed to bind): only the proxy's own
+                    // answer proves it is ours.
+                    if !answers_as_proxy(stream, scheme) {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break;
+                    }
                     return RealProxy {
                         port,
                         child,
