@@ -733,6 +733,75 @@ fn posts_are_the_binary_framing_as_octet_stream() {
     assert_eq!(p.session.stats().messages_sent, 4);
 }
 
+/// A client close over v3 polling: the messages queued before it go out first, then the
+/// close packet, each POST in the binary framing; the session ends as a client disconnect
+/// when the close packet's POST is answered, and the client pings no more.
+#[test]
+fn client_close_over_v3_polling_sends_the_queue_then_the_close_packet() {
+    let mut p = v3_polling(OPEN);
+    p.send("a"); // in flight
+    p.queue(vec![7u8]).unwrap();
+    p.queue("b").unwrap();
+    p.close();
+    p.step();
+    assert!(
+        !p.session.is_closed(),
+        "closed before the close packet went"
+    );
+    p.answer_post();
+    assert!(
+        !p.session.is_closed(),
+        "closed before the close packet went"
+    );
+    p.answer_post();
+    assert_eq!(
+        p.seen.raw_posts(),
+        [
+            (
+                "application/octet-stream",
+                Bytes::from(framed(&[Rec::Text("4a")]))
+            ),
+            (
+                "application/octet-stream",
+                Bytes::from(framed(&[Rec::Bin(&[7]), Rec::Text("4b"), Rec::Text("1")]))
+            ),
+        ]
+    );
+    assert_eq!(
+        p.last_event(),
+        &SessionEvent::Disconnected(DisconnectReason::ClientDisconnect)
+    );
+    assert!(p.session.is_closed());
+    let before = pings(&p);
+    p.advance(INTERVAL * 3);
+    assert_eq!(pings(&p), before, "a ping after the close");
+}
+
+/// A client close over the v3 WebSocket: queued messages, then the close packet as a text
+/// frame, then the close frame; the session ends as a client disconnect at once.
+#[test]
+fn client_close_over_the_v3_websocket_sends_the_queue_then_the_close_packet() {
+    let mut p = v3_websocket();
+    p.queue("x").unwrap();
+    p.queue(vec![1u8]).unwrap();
+    p.close();
+    p.step();
+    assert_eq!(
+        p.seen.frames(),
+        [
+            Frame::Text("4x".into()),
+            Frame::Binary(Bytes::from_static(&[4, 1])),
+            Frame::Text("1".into()),
+        ]
+    );
+    assert!(p.seen.ws_close_sent(), "no close frame");
+    assert_eq!(
+        p.last_event(),
+        &SessionEvent::Disconnected(DisconnectReason::ClientDisconnect)
+    );
+    assert!(p.session.is_closed());
+}
+
 /// Over the v3 WebSocket a binary message is a binary frame holding the type byte `04`,
 /// then the data; text is a text frame as in v4.
 #[test]

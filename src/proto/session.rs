@@ -253,7 +253,8 @@ impl From<Queued> for Transmit {
     }
 }
 
-/// One Engine.IO v4 client session, without I/O: a deterministic state machine.
+/// One Engine.IO client session (protocol v4, or v3 for socket.io 2.x servers), without
+/// I/O: a deterministic state machine.
 ///
 /// A [`Session`] holds everything a client knows about one connection and decides every
 /// request, frame and timeout; a driver performs them. It opens no socket, spawns nothing
@@ -283,9 +284,18 @@ impl From<Queued> for Transmit {
 ///
 /// - At most one GET and one POST in flight; a POST holds at most 16 packets and stays
 ///   under the server's `maxPayload` (a single larger packet goes alone).
-/// - A ping (`2`) is answered with a pong (`3`) carrying the same data, ahead of any
-///   messages still queued. The client never pings. Missing the deadline of pingInterval + pingTimeout, counted from the handshake
-///   and from each ping, ends the session with [`TransportFailure::PingTimeout`].
+/// - v4: a ping (`2`) is answered with a pong (`3`) carrying the same data, ahead of any
+///   messages still queued; the client never pings. Missing the deadline of
+///   pingInterval + pingTimeout, counted from the handshake and from each ping, ends the
+///   session with [`TransportFailure::PingTimeout`].
+/// - v3 (the heartbeat the other way round, as engine.io-client 3 keeps it): the client
+///   pings pingInterval after the open and after each pong, and never answers a ping with
+///   a pong; the deadline is pingTimeout after its ping, and pingInterval + pingTimeout
+///   after any packet from the server. v3 polling payloads carry lengths ([`v3`](super::v3)
+///   says how each framing is read); the client POSTs in the binary framing.
+/// - [`Protocol::Auto`](crate::Protocol::Auto) starts in v4 and settles on what the
+///   server's answer to the handshake shows, without a second round trip where that
+///   answer allows.
 /// - The upgrade follows the reference client: open a WebSocket, send `2probe`, expect
 ///   `3probe`, pause polling (no new writes, no new poll), wait for the GET and POST in
 ///   flight, then send `5` and flush the buffered writes on the WebSocket. One difference:
