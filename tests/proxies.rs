@@ -5,7 +5,8 @@
 //! The interop matrix (node engine.io, python-engineio under aiohttp and uvicorn,
 //! engineioxide; polling, WebSocket, polling then upgrade) runs through each proxy on
 //! tokio, smol and the blocking client, with credentials; each cell checks from the proxy's
-//! own log that its traffic went through the proxy. Then: https and wss through `CONNECT`
+//! own log that its traffic went through the proxy (through tinyproxy, its WebSocket as a
+//! `CONNECT` tunnel). The protocol v3 servers go through both proxies too. Then: https and wss through `CONNECT`
 //! with the test CA, wrong and missing credentials, a proxy that is down or never answers,
 //! a proxy that blocks WebSockets (and the fallbacks), and the environment variables
 //! (through the `eio` program, so that no test changes this process's environment).
@@ -27,7 +28,7 @@ use common::{Server, ServerKind, next_event, next_message, wait_for_websocket};
 use engineio::connector::{ProxyError, ProxyErrorKind};
 use engineio::rt::Runtime;
 use engineio::{
-    AsyncClient, Client, ClientBuilder, ClientEvent, DisconnectReason, Error, Payload,
+    AsyncClient, Client, ClientBuilder, ClientEvent, DisconnectReason, Error, Payload, Protocol,
     TransportFailure, TransportKind, Transports,
 };
 
@@ -93,11 +94,28 @@ fn servers() -> Vec<Server> {
         .collect()
 }
 
+/// How many `CONNECT` tunnels tinyproxy's log shows for the server on `port` (tinyproxy
+/// forwards plain polling requests, and tunnels WebSockets).
+fn tinyproxy_tunnels(proxy: &RealProxy, port: u16) -> usize {
+    proxy.log_count(&format!("CONNECT 127.0.0.1:{port} "))
+}
+
+/// The protocol `server` speaks.
+fn protocol_of(server: &Server) -> Protocol {
+    if ServerKind::V3.contains(&server.kind) {
+        Protocol::V3
+    } else {
+        Protocol::V4
+    }
+}
+
 /// One cell of the matrix on an AsyncClient: connect, text and binary round trips, the
-/// transport, a clean disconnect; the proxy's log grew.
+/// transport and the protocol, a clean disconnect; the proxy's log grew, and through
+/// tinyproxy a WebSocket (opened directly, or by the upgrade) was tunnelled.
 async fn async_cell(runtime: &Runtime, proxy: &RealProxy, server: &Server, transports: Transports) {
     let label = format!("{:?}/{transports:?} via {}", server.kind, proxy.url());
     let before = through(proxy, "127.0.0.1", server.port);
+    let tunnels_before = tinyproxy_tunnels(proxy, server.port);
     let eio = AsyncClient::builder()
         .runtime(runtime.clone())
         .transports(transports)
@@ -121,6 +139,7 @@ async fn async_cell(runtime: &Runtime, proxy: &RealProxy, server: &Server, trans
         _ => TransportKind::WebSocket,
     };
     assert_eq!(eio.transport(), Some(expected), "{label}");
+    assert_eq!(eio.protocol(), Some(protocol_of(server)), "{label}");
     eio.send("héllo €😀").await.unwrap();
     assert_eq!(
         next_message(&eio, &mut events, &label).await,
@@ -145,6 +164,13 @@ async fn async_cell(runtime: &Runtime, proxy: &RealProxy, server: &Server, trans
         "{label}: the proxy's log shows no traffic for this server:\n{}",
         proxy.log()
     );
+    if proxy.url().starts_with("http:") && transports != Transports::Polling {
+        assert!(
+            tinyproxy_tunnels(proxy, server.port) > tunnels_before,
+            "{label}: the WebSocket did not go through the proxy:\n{}",
+            proxy.log()
+        );
+    }
 }
 
 fn async_matrix(
@@ -186,6 +212,24 @@ fn the_matrix_through_microsocks_on_smol() {
     });
 }
 
+/// The protocol v3 servers (node engine.io 3, python-engineio 3) through both proxies,
+/// every transport, chosen by `Protocol::Auto` as without a proxy.
+#[test]
+fn v3_servers_through_both_proxies_on_tokio() {
+    let (rt, runtime) = tokio_runtime();
+    let servers: Vec<Server> = ServerKind::V3
+        .iter()
+        .map(|kind| Server::start(*kind, &PING))
+        .collect();
+    for proxy in [tinyproxy(), microsocks()] {
+        for server in &servers {
+            for transports in TRANSPORTS {
+                rt.block_on(async_cell(&runtime, &proxy, server, transports));
+            }
+        }
+    }
+}
+
 #[derive(Debug, PartialEq)]
 enum Ev {
     Connect,
@@ -201,6 +245,7 @@ fn blocking_cell(proxy: &RealProxy, server: &Server, transports: Transports) {
         proxy.url()
     );
     let before = through(proxy, "127.0.0.1", server.port);
+    let tunnels_before = tinyproxy_tunnels(proxy, server.port);
     let eio = Client::builder()
         .transports(transports)
         .proxy(&proxy.url())
@@ -246,6 +291,12 @@ fn blocking_cell(proxy: &RealProxy, server: &Server, transports: Transports) {
         through(proxy, "127.0.0.1", server.port) > before,
         "{label}: not in the proxy's log"
     );
+    if proxy.url().starts_with("http:") && transports != Transports::Polling {
+        assert!(
+            tinyproxy_tunnels(proxy, server.port) > tunnels_before,
+            "{label}: the WebSocket did not go through the proxy"
+        );
+    }
 }
 
 #[test]
