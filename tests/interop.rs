@@ -229,3 +229,55 @@ mod custom_runtime;
 fn custom_executor() {
     futures::executor::block_on(all_cells(custom_runtime::custom_runtime()));
 }
+
+/// A close the server chooses at once, on the client's first message right after the
+/// handshake (the probe on its way, the first poll held for it), is a server disconnect on
+/// every server, and reconnection does not retry it. python-engineio and engineioxide
+/// forget such a session at once, with no poll pending to carry their close packet; the
+/// client reads their answer to the held poll as the close it is. Eight times each, since
+/// which of the probe, the POST and the poll the server sees first varies.
+///
+/// Not engineioxide: a session it closes while the upgrade is under way loses its close
+/// packet on either transport (the WebSocket just ends, or the next poll hears of no such
+/// session), which no client can tell from a failure.
+#[test]
+fn a_close_right_after_the_handshake_is_a_server_disconnect() {
+    run_on_tokio(async {
+        let runtime = engineio::adapters::tokio::runtime(tokio::runtime::Handle::current());
+        let kinds = ServerKind::ALL.iter().chain(ServerKind::V3.iter());
+        for &kind in kinds.filter(|k| **k != ServerKind::Engineioxide) {
+            let server = Server::start(kind, &PING);
+            for round in 0..8 {
+                let label = format!("{kind:?}, round {round}");
+                let eio = AsyncClient::builder()
+                    .runtime(runtime.clone())
+                    .reconnect(engineio::Reconnect::new().delay(Duration::from_millis(50)))
+                    .build()
+                    .unwrap();
+                let mut events = eio.events();
+                eio.connect(&server.url())
+                    .await
+                    .unwrap_or_else(|e| panic!("{label}: {e}"));
+                eio.send("close").await.unwrap();
+                let mut seen = Vec::new();
+                let end = loop {
+                    match next_event(&eio, &mut events, Duration::from_secs(10)).await {
+                        Some(ClientEvent::Disconnect(reason)) => break reason,
+                        Some(other) => seen.push(other),
+                        None => panic!("{label}: no disconnect; events {seen:?}"),
+                    }
+                };
+                assert!(
+                    matches!(end, DisconnectReason::ServerDisconnect(_)),
+                    "{label}: {end:?} (after {seen:?})"
+                );
+                // Not retried: the client stops, and no attempt is announced.
+                tokio::time::timeout(Duration::from_secs(10), eio.wait())
+                    .await
+                    .unwrap_or_else(|_| panic!("{label}: wait() did not return"));
+                let after = next_event(&eio, &mut events, Duration::from_millis(200)).await;
+                assert_eq!(after, None, "{label}: after the server's close");
+            }
+        }
+    });
+}

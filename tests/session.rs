@@ -407,6 +407,95 @@ fn http_400_for_an_unknown_session_is_a_transport_error() {
     );
 }
 
+/// python-engineio and engineioxide forget at once a session they close while no poll is
+/// pending (the close packet has nowhere to go), and the client holds its first poll back
+/// for the probe: the server closing the session right after the handshake (on the
+/// client's first message, here) shows as a failed probe, then "Invalid session" (or
+/// engine.io's code 1) for the held poll or a later POST. That is the server's close.
+#[test]
+fn a_session_forgotten_before_the_held_first_poll_is_a_server_disconnect() {
+    let refusals = [
+        r#""Invalid session s1""#,
+        r#"{"code":1,"message":"Session ID unknown"}"#,
+    ];
+    for body in refusals {
+        // The held poll, once the probe has failed.
+        let mut p = Pair::opened(OPEN_UPGRADE);
+        p.send("close");
+        p.answer_post();
+        p.ws_failed(TransportFailure::Http(HttpStatusError {
+            status: 400,
+            code: None,
+            message: None,
+        }));
+        p.step();
+        assert!(p.seen.get().is_some(), "{body}: the held poll did not go");
+        p.answer_get_status(400, body);
+        assert!(
+            matches!(
+                p.last_event(),
+                SessionEvent::Disconnected(DisconnectReason::ServerDisconnect(
+                    ServerClose::SessionClosed(HttpStatusError { status: 400, .. })
+                ))
+            ),
+            "{body}: {:?}",
+            p.seen.events()
+        );
+
+        // A second POST before that poll.
+        let mut p = Pair::opened(OPEN_UPGRADE);
+        p.send("close");
+        p.queue("more").unwrap();
+        p.answer_post();
+        p.answer_post_status(400, body);
+        assert!(
+            matches!(
+                p.last_event(),
+                SessionEvent::Disconnected(DisconnectReason::ServerDisconnect(
+                    ServerClose::SessionClosed(_)
+                ))
+            ),
+            "{body}: {:?}",
+            p.seen.events()
+        );
+    }
+}
+
+/// The same answers once polling has run are a server that no longer knows the session
+/// (restarted): a transport error, which reconnection retries. So for the first poll when
+/// it was not held (long-polling only: it is pending from the start, and a restart breaks
+/// it first).
+#[test]
+fn a_session_forgotten_after_polling_began_is_a_transport_error() {
+    let body = r#""Invalid session s1""#;
+    // Long-polling only: the first poll goes at once.
+    let mut p = Pair::polling(OPEN_POLLING);
+    p.answer_get_status(400, body);
+    assert!(
+        matches!(
+            p.last_event(),
+            SessionEvent::Disconnected(DisconnectReason::TransportError(_))
+        ),
+        "{:?}",
+        p.seen.events()
+    );
+    // After a failed probe, the second poll.
+    let mut p = Pair::opened(OPEN_UPGRADE);
+    p.ws_failed(TransportFailure::Io("reset".into()));
+    p.step();
+    p.answer_get("6");
+    assert!(p.seen.get().is_some());
+    p.answer_get_status(400, body);
+    assert!(
+        matches!(
+            p.last_event(),
+            SessionEvent::Disconnected(DisconnectReason::TransportError(_))
+        ),
+        "{:?}",
+        p.seen.events()
+    );
+}
+
 #[test]
 fn server_close_over_websocket_packet_or_frame() {
     // A close packet acts at once, and the client closes the socket itself.

@@ -357,6 +357,10 @@ pub struct Session {
     /// The WebSocket: to end one that exists, `WsClose` must be sent.
     ws: Ws,
     get_in_flight: bool,
+    /// Polls sent since the session opened (counted up to 2), and whether the first was
+    /// held back for the probe: see `http_failed`.
+    polls_sent: u8,
+    first_poll_held: bool,
     post: Post,
     /// The close packet is queued or sent.
     close_queued: bool,
@@ -383,6 +387,8 @@ impl Session {
             probe: Probe::Idle,
             ws: Ws::None,
             get_in_flight: false,
+            polls_sent: 0,
+            first_poll_held: false,
             post: Post::Idle,
             close_queued: false,
             write_buf: VecDeque::new(),
@@ -604,6 +610,7 @@ impl Session {
             && self.probe != Probe::Draining
         {
             self.get_in_flight = true;
+            self.polls_sent = self.polls_sent.saturating_add(1).min(2);
             return Some(Transmit::Get {
                 uri: self.polling_uri(),
             });
@@ -1093,6 +1100,7 @@ impl Session {
             // the server sends meanwhile waits in its buffer and comes over the WebSocket.
             // If the probe is slow, polling starts anyway after the usual hold.
             self.hold_poll(now);
+            self.first_poll_held = true;
             let uri = self.ws_uri(self.sid());
             self.transmits.push_back(Queued::WsOpen(Box::new(uri)));
         }
@@ -1173,9 +1181,26 @@ impl Session {
 
     /// A polling request got an HTTP error. python-engineio's "Session is disconnected"
     /// means the server closed the session itself (with no poll pending to carry the close
-    /// packet): a server disconnect.
+    /// packet): a server disconnect. So is a session the server no longer knows (its
+    /// "Invalid session", engine.io's code 1) told to the first poll, when the client held
+    /// that poll back for the probe, or to a POST before it: python-engineio and
+    /// engineioxide forget at once a session they close while no poll is pending, and the
+    /// client had none pending. (A server restarted between the handshake and that poll
+    /// would answer the same; that window is the probe's round trip.)
     fn http_failed(&mut self, request: PollRequest, err: HttpStatusError) {
-        if self.phase == Phase::Open && err.is_session_closed() {
+        let before_polling = match request {
+            PollRequest::Get => self.polls_sent <= 1,
+            PollRequest::Post => self.polls_sent == 0,
+        };
+        let forgotten_at_once = self.first_poll_held
+            && before_polling
+            && err.status == 400
+            && (err.code == Some(1)
+                || err
+                    .message
+                    .as_deref()
+                    .is_some_and(|m| m.starts_with("Invalid session")));
+        if self.phase == Phase::Open && (err.is_session_closed() || forgotten_at_once) {
             let reason = DisconnectReason::ServerDisconnect(ServerClose::SessionClosed(err));
             return self.finish(reason);
         }
