@@ -533,3 +533,48 @@ fn reconnect_rides_over_a_server_restart() {
     );
     assert_eq!(eio.exit_code(), 0, "stderr: {}", eio.stderr());
 }
+
+/// `--reconnect`: the end of stdin while reconnecting (between two connections) stops the
+/// client and exits with 1 (the last connection was lost); no attempt follows.
+#[test]
+fn reconnect_end_of_stdin_while_reconnecting_exits() {
+    let mut server = node();
+    let url = server.url();
+    let mut eio = Eio::start(&["connect", &url, "--reconnect", "--transport", "websocket"]);
+    eio.expect("connected sid=");
+    server.kill();
+    eio.expect("disconnected: transport error");
+    eio.expect("reconnecting attempt=1 delay=");
+    eio.close_stdin();
+    assert_eq!(eio.exit_code(), 1, "stderr: {}", eio.stderr());
+    assert!(
+        !eio.seen
+            .iter()
+            .any(|l| event(l).starts_with("reconnecting attempt=2")),
+        "an attempt after the end of stdin: {:?}",
+        eio.seen
+    );
+}
+
+/// `--reconnect` with a first connect that fails (nothing listens): the attempts show as
+/// they come, and the end of stdin gives up with the last failure, exit status 1.
+#[test]
+fn reconnect_a_failing_first_connect_shows_its_attempts_and_ends_with_stdin() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let mut eio = Eio::start(&[
+        "connect",
+        &format!("http://127.0.0.1:{port}"),
+        "--reconnect",
+    ]);
+    eio.expect("reconnecting attempt=1 delay=");
+    eio.close_stdin();
+    assert_eq!(eio.exit_code(), 1);
+    let stderr = eio.stderr();
+    assert!(
+        stderr.contains(&format!("cannot connect to http://127.0.0.1:{port}")),
+        "{stderr}"
+    );
+}

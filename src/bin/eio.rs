@@ -20,9 +20,9 @@ use engineio::{
     AsyncClient, ClientBuilder, ClientEvent, DisconnectReason, Error, Payload, Protocol, Reconnect,
     TransportKind, Transports,
 };
-use futures::StreamExt;
 use futures::channel::mpsc;
 use futures::stream;
+use futures::{FutureExt, StreamExt};
 
 const USAGE: &str = "\
 eio: a command-line Engine.IO client (protocol v4 and v3)
@@ -53,8 +53,10 @@ Options:
                             socks5://… or socks5h://… (default: the http_proxy,
                             https_proxy, all_proxy and no_proxy variables)
       --no-proxy            connect directly, ignoring the proxy variables
-      --reconnect           reconnect after a lost connection (1 s doubling up to
-                            5 s, +-50%, no limit); prints `reconnecting` lines
+      --reconnect           reconnect after a lost connection, and retry a first
+                            connect that fails (1 s doubling up to 5 s, +-50%, no
+                            limit); prints `reconnecting` lines; end of stdin
+                            stops it
   -v, --verbose             log the client's records to stderr (-vv: trace too)
   -h, --help                print this help
   -V, --version             print the version
@@ -69,7 +71,8 @@ Output (stdout):
 Exit status:
   0  the connection ended cleanly: end of stdin (client disconnect), or the
      server closed it (server disconnect)
-  1  the connection could not be opened, or ended with a transport error
+  1  the connection could not be opened, or ended with a transport error (with
+     --reconnect: stdin ended while reconnecting)
   2  usage error
 ";
 
@@ -312,7 +315,45 @@ async fn run(o: Options) -> u8 {
     };
 
     let events = client.events();
-    if let Err(e) = client.connect(&o.url).await {
+
+    // stdin is read on a thread of its own: blocking reads, one message per line.
+    let (lines_tx, lines_rx) = mpsc::unbounded();
+    let reader = std::thread::Builder::new()
+        .name("eio-stdin".into())
+        .spawn(move || read_stdin(&lines_tx));
+    if let Err(e) = reader {
+        eprintln!("eio: cannot start the stdin thread: {e}");
+        return 1;
+    }
+    let mut inputs = stream::select(events.map(Input::Event), lines_rx);
+
+    // Connect. Meanwhile (a first connect that is retried, with --reconnect, can take a
+    // while) the attempts are shown as they come, the end of stdin gives up, and whatever
+    // else comes waits for the connection.
+    let mut early = Vec::new();
+    let connected = {
+        let connecting = client.connect(&o.url);
+        futures::pin_mut!(connecting);
+        loop {
+            let next = inputs.next();
+            match futures::future::select(connecting.as_mut(), next).await {
+                futures::future::Either::Left((result, _)) => break result,
+                futures::future::Either::Right((input, _)) => match input {
+                    Some(Input::Event(ClientEvent::Reconnecting { attempt, delay })) => {
+                        print_reconnecting(attempt, delay);
+                    }
+                    Some(Input::StdinEnd) => {
+                        // Stops the attempts: the connect returns with the last failure.
+                        let _ = client.disconnect().await;
+                        early.push(Input::StdinEnd);
+                    }
+                    Some(input) => early.push(input),
+                    None => {}
+                },
+            }
+        }
+    };
+    if let Err(e) = connected {
         return match e {
             Error::Url(_) => {
                 eprintln!("eio: {}", one_line(&e));
@@ -338,22 +379,24 @@ async fn run(o: Options) -> u8 {
         Transports::WebSocket => TransportKind::WebSocket,
         _ => TransportKind::Polling,
     };
-
-    // stdin is read on a thread of its own: blocking reads, one message per line.
-    let (lines_tx, lines_rx) = mpsc::unbounded();
-    let reader = std::thread::Builder::new()
-        .name("eio-stdin".into())
-        .spawn(move || read_stdin(&lines_tx));
-    if let Err(e) = reader {
-        eprintln!("eio: cannot start the stdin thread: {e}");
-        let _ = client.disconnect().await;
-        return 1;
-    }
-
-    let mut inputs = stream::select(events.map(Input::Event), lines_rx);
+    let mut inputs = stream::iter(early).chain(inputs);
 
     let mut line_no = 0u64;
-    while let Some(input) = inputs.next().await {
+    // Set at the end of stdin between two connections: the client has stopped, no event
+    // will come, and what is queued already is shown before exiting.
+    let mut stopped = false;
+    loop {
+        let input = if stopped {
+            match inputs.next().now_or_never() {
+                Some(Some(input)) => input,
+                _ => return 1, // the last connection was lost
+            }
+        } else {
+            match inputs.next().await {
+                Some(input) => input,
+                None => break,
+            }
+        };
         match input {
             Input::Event(ClientEvent::Connect) => {
                 let sid = client.sid().unwrap_or_else(|| sid.clone());
@@ -378,7 +421,8 @@ async fn run(o: Options) -> u8 {
             }
             Input::Event(ClientEvent::Disconnect(reason)) => {
                 emit(format_args!("disconnected: {reason:#}"));
-                if o.reconnect && matches!(reason, DisconnectReason::TransportError(_)) {
+                if o.reconnect && !stopped && matches!(reason, DisconnectReason::TransportError(_))
+                {
                     continue; // the client reconnects
                 }
                 return match reason {
@@ -391,10 +435,7 @@ async fn run(o: Options) -> u8 {
                 emit(format_args!("upgraded transport={}", transport.as_str()));
             }
             Input::Event(ClientEvent::Reconnecting { attempt, delay }) => {
-                emit(format_args!(
-                    "reconnecting attempt={attempt} delay={}ms",
-                    delay.as_millis()
-                ));
+                print_reconnecting(attempt, delay);
             }
             Input::Event(ClientEvent::ReconnectFailed { attempts }) => {
                 emit(format_args!("reconnect failed after {attempts} attempts"));
@@ -423,13 +464,22 @@ async fn run(o: Options) -> u8 {
                 eprintln!("eio: cannot read stdin: {e}");
             }
             Input::StdinEnd => {
-                // The disconnect event follows, and ends the loop.
+                // The disconnect event follows, and ends the loop; between two
+                // connections (reconnecting) none does: this stops the client.
                 let _ = client.disconnect().await;
+                stopped = o.reconnect && client.sid().is_none();
             }
         }
     }
     // Unreachable: the event stream never ends, and a disconnect returns above.
     1
+}
+
+fn print_reconnecting(attempt: u32, delay: Duration) {
+    emit(format_args!(
+        "reconnecting attempt={attempt} delay={}ms",
+        delay.as_millis()
+    ));
 }
 
 /// Sends each line of stdin (without its `\n` or `\r\n`), then `StdinEnd`.
