@@ -270,7 +270,8 @@ pub enum Protocol {
     V3,
     /// Protocol v4 only: engine.io 4 and later (socket.io 3 and later), python-engineio 4
     /// and later, engineioxide. A v3 server is an error
-    /// ([`DecodeError::ProtocolV3`](crate::DecodeError::ProtocolV3)).
+    /// ([`DecodeError::ProtocolV3`](crate::DecodeError::ProtocolV3)), except over
+    /// WebSocket only (see [`ClientBuilder::protocol`](crate::ClientBuilder::protocol)).
     V4,
 }
 

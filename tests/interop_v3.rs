@@ -359,3 +359,41 @@ fn tls_to_a_v3_server() {
     });
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `Protocol::V3` pinned against servers that speak v4 only (node's engine.io 6 without
+/// `allowEIO3`, python-engineio 4) fails `connect` with the server's own refusal, its
+/// message included, on every transport: over WebSocket node accepts the upgrade and then
+/// writes its 400 on the socket, which the client reads as the refusal it is.
+#[test]
+fn pinned_v3_against_a_v4_only_server_is_the_servers_refusal() {
+    run_on_tokio(async {
+        let runtime = engineio::adapters::tokio::runtime(tokio::runtime::Handle::current());
+        for kind in [ServerKind::Node, ServerKind::PythonAiohttp] {
+            let server = Server::start(kind, &PING);
+            for transports in TRANSPORTS {
+                let label = format!("{kind:?}/{transports:?}");
+                let eio = AsyncClient::builder()
+                    .runtime(runtime.clone())
+                    .transports(transports)
+                    .protocol(Protocol::V3)
+                    .build()
+                    .unwrap();
+                let err = eio
+                    .connect(&server.url())
+                    .await
+                    .expect_err("connected in v3 to a v4-only server");
+                match err.failure() {
+                    Some(TransportFailure::Http(e)) => {
+                        assert_eq!(e.status, 400, "{label}: {err}");
+                        let message = e.message.as_deref().unwrap_or_default();
+                        assert!(
+                            message.to_lowercase().contains("unsupported"),
+                            "{label}: {err}"
+                        );
+                    }
+                    other => panic!("{label}: {other:?} ({err})"),
+                }
+            }
+        }
+    });
+}

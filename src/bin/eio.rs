@@ -328,9 +328,11 @@ async fn run(o: Options) -> u8 {
     let mut inputs = stream::select(events.map(Input::Event), lines_rx);
 
     // Connect. Meanwhile (a first connect that is retried, with --reconnect, can take a
-    // while) the attempts are shown as they come, the end of stdin gives up, and whatever
-    // else comes waits for the connection.
+    // while) the attempts are shown as they come, and whatever else comes waits for the
+    // connection: lines piped in are sent once it is open. Once the first attempt has
+    // failed, the end of stdin gives up.
     let mut early = Vec::new();
+    let (mut retrying, mut stdin_ended) = (false, false);
     let connected = {
         let connecting = client.connect(&o.url);
         futures::pin_mut!(connecting);
@@ -338,18 +340,24 @@ async fn run(o: Options) -> u8 {
             let next = inputs.next();
             match futures::future::select(connecting.as_mut(), next).await {
                 futures::future::Either::Left((result, _)) => break result,
-                futures::future::Either::Right((input, _)) => match input {
-                    Some(Input::Event(ClientEvent::Reconnecting { attempt, delay })) => {
-                        print_reconnecting(attempt, delay);
+                futures::future::Either::Right((input, _)) => {
+                    match input {
+                        Some(Input::Event(ClientEvent::Reconnecting { attempt, delay })) => {
+                            print_reconnecting(attempt, delay);
+                            retrying = true;
+                        }
+                        Some(Input::StdinEnd) => {
+                            stdin_ended = true;
+                            early.push(Input::StdinEnd);
+                        }
+                        Some(input) => early.push(input),
+                        None => {}
                     }
-                    Some(Input::StdinEnd) => {
+                    if retrying && stdin_ended {
                         // Stops the attempts: the connect returns with the last failure.
                         let _ = client.disconnect().await;
-                        early.push(Input::StdinEnd);
                     }
-                    Some(input) => early.push(input),
-                    None => {}
-                },
+                }
             }
         }
     };

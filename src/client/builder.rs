@@ -239,7 +239,10 @@ impl ClientBuilder {
     ///   asked a third time in v4.
     ///
     /// With `V4` pinned, a v3 server fails `connect` with
-    /// [`DecodeError::ProtocolV3`](crate::DecodeError::ProtocolV3).
+    /// [`DecodeError::ProtocolV3`](crate::DecodeError::ProtocolV3) over polling and the
+    /// upgrade; over WebSocket only, its open packet looks like an older v4 server's, and
+    /// the connection ends at the first ping deadline. A server that does not speak the
+    /// pinned version otherwise refuses it: `HTTP 400`, with the server's message.
     /// [`AsyncClient::protocol`](crate::AsyncClient::protocol) says which is spoken.
     ///
     /// ```

@@ -683,11 +683,18 @@ impl Socket {
 fn failure(e: &ConnectorError, limit: usize) -> TransportFailure {
     match e.kind() {
         ConnectorErrorKind::TooLarge => TransportFailure::TooLarge { limit },
-        ConnectorErrorKind::HttpStatus(status) => TransportFailure::Http(HttpStatusError {
-            status,
-            code: None,
-            message: None,
-        }),
+        // The server's own error, when the connector read it (the WebSocket handshake's).
+        ConnectorErrorKind::HttpStatus(status) => TransportFailure::Http(
+            std::error::Error::source(e)
+                .and_then(|s| s.downcast_ref::<HttpStatusError>())
+                .filter(|s| s.status == status)
+                .cloned()
+                .unwrap_or(HttpStatusError {
+                    status,
+                    code: None,
+                    message: None,
+                }),
+        ),
         ConnectorErrorKind::Connect => TransportFailure::Connect(chain(e)),
         ConnectorErrorKind::Proxy => match e.proxy_error() {
             Some(proxy) => TransportFailure::Proxy(proxy.clone()),

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use futures::{Sink, SinkExt, Stream, StreamExt, ready};
 use http::Request;
 
-use super::Prefixed;
+use super::ws_handshake::{AfterHandshake, LateRefusal};
 use super::ws_handshake::{handshake, handshake_request};
 use crate::ByteStr;
 use crate::connector::{
@@ -223,11 +223,7 @@ impl WebSocketConnector for TungsteniteConnector {
         // bytes there, so the buffer remembers their (usually zero) size as its capacity,
         // and once frames share it, it grows one frame at a time: one `recv` per frame.
         // With `from_raw_socket` it keeps `READ_BUFFER`; the leftover is read first.
-        let io: Box<dyn Io> = if rest.is_empty() {
-            io
-        } else {
-            Box::new(Prefixed::new(rest, io))
-        };
+        let io: Box<dyn Io> = Box::new(AfterHandshake::new(rest, io));
         let stream = WebSocketStream::from_raw_socket(io, Role::Client, Some(config)).await;
         record!(self.logger, debug, "WebSocket connected to {url}");
 
@@ -370,6 +366,13 @@ fn ws_error(context: &str, e: WsError) -> ConnectorError {
     let kind = match &e {
         WsError::Io(_) => {
             let WsError::Io(io) = e else { unreachable!() };
+            if let Some(LateRefusal(refusal)) = io.get_ref().and_then(|e| e.downcast_ref()) {
+                return ConnectorError::new(
+                    ConnectorErrorKind::HttpStatus(refusal.status),
+                    format!("{context}: the server refused the WebSocket after accepting it"),
+                    Some(Box::new(refusal.clone())),
+                );
+            }
             return ConnectorError::io(context, io);
         }
         WsError::Capacity(CapacityError::MessageTooLong { .. }) => ConnectorErrorKind::TooLarge,
@@ -396,11 +399,7 @@ mod tests {
     fn the_bytes_after_the_handshake_are_read_first_and_whole() {
         use futures::AsyncReadExt;
         let io = futures::io::Cursor::new(b" and the socket".to_vec());
-        let mut p = Prefixed {
-            rest: b"leftover".to_vec(),
-            at: 0,
-            io: Box::new(io),
-        };
+        let mut p = AfterHandshake::new(b"leftover".to_vec(), Box::new(io));
         let mut small = [0u8; 5];
         let mut all = Vec::new();
         futures::executor::block_on(async {

@@ -24,6 +24,7 @@ use http::header::{
 };
 use http::{Request, Uri};
 
+use crate::HttpStatusError;
 use crate::connector::{ConnectorError, ConnectorErrorKind};
 use crate::rt::Io;
 
@@ -227,9 +228,213 @@ pub(super) async fn handshake(
         )),
         HeadError::TooLong => protocol_error(url, "the answer's head is too long"),
     })?;
-    check_response(&buf[..end], request, url)?;
+    if let Err(e) = check_response(&buf[..end], request, url) {
+        return Err(match e.kind() {
+            ConnectorErrorKind::HttpStatus(_) => refusal_with_body(&mut io, buf, end, url).await,
+            _ => e,
+        });
+    }
     buf.drain(..end);
     Ok((io, buf))
+}
+
+/// The longest body of a refusal read for the server's message.
+const MAX_REFUSAL_BODY: usize = 4096;
+
+/// The server's refusal of the handshake, `buf[..end]` being its head: its body (as far as
+/// its `Content-Length` says, up to [`MAX_REFUSAL_BODY`]) is read for the server's own
+/// error (engine.io's `{"code":…,"message":…}`, python-engineio's message), kept as the
+/// error's source ([`HttpStatusError`]).
+async fn refusal_with_body(
+    io: &mut Box<dyn Io>,
+    mut buf: Vec<u8>,
+    end: usize,
+    url: &str,
+) -> ConnectorError {
+    let wanted = content_length(&buf[..end]).map(|len| end + len.min(MAX_REFUSAL_BODY));
+    if let Some(wanted) = wanted {
+        let mut chunk = [0u8; 512];
+        while buf.len() < wanted {
+            match io.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+    let body_end = wanted.unwrap_or(end).min(buf.len());
+    refusal(&buf[..end], &buf[end..body_end], url, "refused")
+}
+
+/// The `Content-Length` of a complete response head, if it has one.
+fn content_length(head: &[u8]) -> Option<usize> {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut response = httparse::Response::new(&mut headers);
+    response.parse(head).ok()?;
+    let value = response
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("content-length"))?
+        .value;
+    std::str::from_utf8(value).ok()?.trim().parse().ok()
+}
+
+/// A refusal: `head` is a complete response head, `body` its body (or what arrived of it).
+fn refusal(head: &[u8], body: &[u8], url: &str, how: &str) -> ConnectorError {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut response = httparse::Response::new(&mut headers);
+    let status = match response.parse(head) {
+        Ok(_) => response.code.unwrap_or(0),
+        Err(_) => 0,
+    };
+    let error = HttpStatusError::from_response(status, body);
+    ConnectorError::new(
+        ConnectorErrorKind::HttpStatus(status),
+        format!("WebSocket handshake with {url} {how}"),
+        Some(Box::new(error)),
+    )
+}
+
+/// The stream once the handshake is done: first the bytes that came after the answer's
+/// head, then the connection. It watches the first byte: no WebSocket frame starts with
+/// `H` (0x48: a close frame without FIN, a reserved bit set), an HTTP answer does. node's
+/// engine.io accepts the upgrade of a version it does not speak (`EIO=3` without
+/// `allowEIO3`), then writes its 400 refusal on the socket: read whole (bounded), it fails
+/// the first read with a [`LateRefusal`] instead of a frame error about reserved bits.
+pub(super) struct AfterHandshake {
+    rest: Vec<u8>,
+    at: usize,
+    io: Box<dyn Io>,
+    /// `None` once the first byte was not an `H`; the answer read so far otherwise.
+    sniff: Option<Vec<u8>>,
+    first: bool,
+}
+
+impl AfterHandshake {
+    pub(super) fn new(rest: Vec<u8>, io: Box<dyn Io>) -> AfterHandshake {
+        AfterHandshake {
+            rest,
+            at: 0,
+            io,
+            sniff: None,
+            first: true,
+        }
+    }
+
+    /// The refusal in `answer`, once it is whole, or cannot grow (`ended`, or the bound
+    /// reached).
+    fn late_refusal(answer: &[u8], ended: bool) -> Option<LateRefusal> {
+        let bounded = ended || answer.len() >= MAX_RESPONSE_HEAD + MAX_REFUSAL_BODY;
+        let end = match find_head_end(answer, 0) {
+            HeadEnd::At(end) => end,
+            HeadEnd::NeedMore if !bounded => return None,
+            HeadEnd::NeedMore | HeadEnd::TooLong => answer.len(),
+        };
+        let (head, body) = answer.split_at(end);
+        let body = match content_length(head) {
+            Some(len) if body.len() < len.min(MAX_REFUSAL_BODY) && !bounded => return None,
+            Some(len) => &body[..body.len().min(len)],
+            None => body,
+        };
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut response = httparse::Response::new(&mut headers);
+        let status = match response.parse(head) {
+            Ok(_) => response.code.unwrap_or(0),
+            Err(_) => 0,
+        };
+        Some(LateRefusal(HttpStatusError::from_response(status, body)))
+    }
+
+    /// The next bytes: those left from the handshake's reads first, then the connection's.
+    fn poll_next_bytes(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        out: &mut [u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if let Some(left) = self.rest.get(self.at..).filter(|l| !l.is_empty()) {
+            let n = left.len().min(out.len());
+            out[..n].copy_from_slice(&left[..n]);
+            self.at += n;
+            return std::task::Poll::Ready(Ok(n));
+        }
+        futures::AsyncRead::poll_read(std::pin::Pin::new(&mut self.io), cx, out)
+    }
+}
+
+/// The server's refusal written after it had accepted the upgrade (see
+/// [`AfterHandshake`]); carried by the `io::Error` of the first read.
+#[derive(Debug)]
+pub(super) struct LateRefusal(pub(super) HttpStatusError);
+
+impl std::fmt::Display for LateRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the server refused the WebSocket after accepting it: {}",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for LateRefusal {}
+
+impl futures::AsyncRead for AfterHandshake {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        out: &mut [u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        use std::task::{Poll, ready};
+        let this = &mut *self;
+        if this.sniff.is_none() {
+            let n = ready!(this.poll_next_bytes(cx, out))?;
+            if !this.first || n == 0 || out[0] != b'H' {
+                this.first &= n == 0;
+                return Poll::Ready(Ok(n));
+            }
+            this.first = false;
+            this.sniff = Some(out[..n].to_vec());
+        }
+        let mut chunk = [0u8; 512];
+        loop {
+            let answer = this.sniff.as_deref().unwrap_or_default();
+            if let Some(refusal) = AfterHandshake::late_refusal(answer, false) {
+                return Poll::Ready(Err(std::io::Error::other(refusal)));
+            }
+            let n = ready!(this.poll_next_bytes(cx, &mut chunk))?;
+            let answer = this.sniff.get_or_insert_with(Vec::new);
+            answer.extend_from_slice(&chunk[..n]);
+            if n == 0 {
+                let refusal = AfterHandshake::late_refusal(answer, true);
+                let error = refusal.map_or_else(
+                    || std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
+                    std::io::Error::other,
+                );
+                return Poll::Ready(Err(error));
+            }
+        }
+    }
+}
+
+impl futures::AsyncWrite for AfterHandshake {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_flush(cx)
+    }
+    fn poll_close(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_close(cx)
+    }
 }
 
 /// Why a response head could not be read.
@@ -279,7 +484,8 @@ fn protocol_error(url: &str, what: &str) -> ConnectorError {
     )
 }
 
-/// The server answered the handshake with `status` instead of 101.
+/// The server answered the handshake with `status` instead of 101 (its body is read by
+/// [`handshake`], which replaces this error with one that carries it).
 fn refused(url: &str, status: u16) -> ConnectorError {
     ConnectorError::new(
         ConnectorErrorKind::HttpStatus(status),
@@ -709,5 +915,102 @@ mod tests {
         let err = handshake_with(endless.as_bytes()).unwrap_err();
         assert_eq!(err.kind(), ConnectorErrorKind::Protocol);
         assert!(err.to_string().contains("too long"), "{err}");
+    }
+    /// The `HttpStatusError` a connector error carries, if any.
+    fn carried(err: &ConnectorError) -> Option<HttpStatusError> {
+        std::error::Error::source(err)
+            .and_then(|s| s.downcast_ref::<HttpStatusError>())
+            .cloned()
+    }
+
+    #[test]
+    fn a_refusal_carries_the_servers_error_from_its_body() {
+        let node = b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n\
+                     Content-Length: 53\r\n\r\n{\"code\":5,\"message\":\"Unsupported protocol version\"}";
+        let err = handshake_with(node).unwrap_err();
+        assert_eq!(err.kind(), ConnectorErrorKind::HttpStatus(400));
+        assert_eq!(
+            carried(&err),
+            Some(HttpStatusError {
+                status: 400,
+                code: Some(5),
+                message: Some("Unsupported protocol version".into())
+            })
+        );
+        // No Content-Length: nothing more is waited for; what came with the head counts.
+        let err = handshake_with(b"HTTP/1.1 401 Unauthorized\r\n\r\n").unwrap_err();
+        assert_eq!(
+            carried(&err),
+            Some(HttpStatusError {
+                status: 401,
+                code: None,
+                message: None
+            })
+        );
+        // A body cut short, or a huge one: what arrived, at most 4 KiB of it.
+        let err = handshake_with(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 99\r\n\r\n\"no\"")
+            .unwrap_err();
+        assert_eq!(carried(&err).unwrap().message.as_deref(), Some("no"));
+        let mut big = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 9999999\r\n\r\n".to_vec();
+        big.extend(std::iter::repeat_n(b'x', 100_000));
+        let err = handshake_with(&big).unwrap_err();
+        assert_eq!(err.kind(), ConnectorErrorKind::HttpStatus(403));
+    }
+
+    /// Reads `after` (what follows a 101) through [`AfterHandshake`], `split` bytes of it
+    /// left over from the handshake and the rest from the connection.
+    fn read_after(after: &[u8], split: usize) -> std::io::Result<Vec<u8>> {
+        let (io, _) = scripted(&after[split..]);
+        let mut stream = AfterHandshake::new(after[..split].to_vec(), io);
+        let mut out = Vec::new();
+        futures::executor::block_on(stream.read_to_end(&mut out))?;
+        Ok(out)
+    }
+
+    #[test]
+    fn frames_after_the_handshake_pass_through_untouched() {
+        let frames = b"\x81\x020{\x81\x0240\x88\x00";
+        for split in 0..=frames.len() {
+            assert_eq!(read_after(frames, split).unwrap(), frames, "split {split}");
+        }
+        // An `H` later in the stream is data.
+        let frames = b"\x81\x02HH";
+        assert_eq!(read_after(frames, 0).unwrap(), frames);
+    }
+
+    #[test]
+    fn a_refusal_written_after_the_101_is_the_servers_refusal() {
+        // node's engine.io, asked `EIO=3` without `allowEIO3`.
+        let late = b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-type: text/html\r\n\
+                     Content-Length: 28\r\n\r\nUnsupported protocol version";
+        for split in [0, 1, 10, late.len()] {
+            let err = read_after(late, split).unwrap_err();
+            let refusal = err
+                .get_ref()
+                .and_then(|e| e.downcast_ref::<LateRefusal>())
+                .unwrap_or_else(|| panic!("split {split}: {err:?}"));
+            assert_eq!(
+                refusal.0,
+                HttpStatusError {
+                    status: 400,
+                    code: None,
+                    message: Some("Unsupported protocol version".into())
+                },
+                "split {split}"
+            );
+        }
+        // Cut short, or endless: a refusal all the same, from what came, bounded.
+        let err = read_after(b"HTTP/1.1 400 Bad Req", 0).unwrap_err();
+        assert!(
+            err.get_ref().is_some_and(|e| e.is::<LateRefusal>()),
+            "{err:?}"
+        );
+        let mut endless = b"HTTP/1.1 400 Bad Request\r\n".to_vec();
+        endless.extend(std::iter::repeat_n(b'x', 1 << 20));
+        let err = read_after(&endless, 0).unwrap_err();
+        assert!(
+            err.get_ref().is_some_and(|e| e.is::<LateRefusal>()),
+            "{err:?}"
+        );
     }
 }
