@@ -1288,6 +1288,30 @@ async fn forwarded_html_500_is_the_proxys_refusal() {
     .await;
 }
 
+/// Forwarded plain-HTTP polling: an answer that is not HTTP (a SOCKS5 proxy's method
+/// answer, an SSH banner: a proxy of another kind named as an HTTP one) is a `Protocol`
+/// error of the proxy, naming it, not a parse error about the server's request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_answer_that_is_not_http_is_the_proxys_protocol_error() {
+    guarded(async {
+        for garbage in ["\u{5}\u{0}", "SSH-2.0-OpenSSH_9.6\r\n\r\n"] {
+            let (err, proxy_port, port) = forwarded(garbage.to_owned()).await;
+            let e = proxy_error(
+                &err,
+                &format!("http://{PROXY_USER}@127.0.0.1:{proxy_port}"),
+                &format!("127.0.0.1:{port}"),
+            );
+            match &e.kind {
+                ProxyErrorKind::Protocol(why) => {
+                    assert!(why.contains("not HTTP"), "{garbage:?}: {why}")
+                }
+                other => panic!("{garbage:?}: {other:?} ({err})"),
+            }
+        }
+    })
+    .await;
+}
+
 /// Forwarded plain-HTTP polling: the Engine.IO server's own error (JSON) passes through
 /// the proxy as the server's: `TransportFailure::Http` with its code and message, not a
 /// proxy error.

@@ -324,7 +324,22 @@ impl HttpConnector for HyperConnector {
             .proxy_for_origin(key.tls, &key.host, key.port)
             .filter(|proxy| forwards(proxy, &key));
         let request = prepare(request, forward, &self.logger)?;
-        let (sender, response) = self.send(&key, request, &what).await?;
+        let (sender, response) = match (self.send(&key, request, &what).await, forward) {
+            // What answered the forwarded request is the proxy: an answer that is not
+            // HTTP at all is its failure (a SOCKS proxy named as an HTTP one, say). A head
+            // too large may be the server's, relayed: that stays the server's.
+            (Err(e), Some(proxy)) if not_http(&e) => {
+                return Err(ProxyError {
+                    proxy: proxy.to_string(),
+                    target: super::authority(&key.host, key.port),
+                    kind: ProxyErrorKind::Protocol(format!(
+                        "its answer to a forwarded request is not HTTP ({e})"
+                    )),
+                }
+                .into());
+            }
+            (sent, _) => sent?,
+        };
         let (parts, body) = response.into_parts();
         if let Some(proxy) = forward {
             if let Some(refusal) = proxy_refusal(&parts, proxy) {
@@ -598,6 +613,14 @@ where
             buf.freeze()
         }
     })
+}
+
+/// Whether `e` says the answer was not HTTP at all (rather than too large an HTTP head).
+fn not_http(e: &ConnectorError) -> bool {
+    let too_large = std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<hyper::Error>())
+        .is_some_and(hyper::Error::is_parse_too_large);
+    e.kind() == ConnectorErrorKind::Protocol && !too_large
 }
 
 /// Classifies a hyper error; the context names the request and what hyper says.
