@@ -616,10 +616,11 @@ where
 }
 
 /// Whether `e` says the answer was not HTTP at all (rather than too large an HTTP head).
+/// (hyper's `is_parse_too_large` needs its `server` feature: its message tells instead.)
 fn not_http(e: &ConnectorError) -> bool {
     let too_large = std::error::Error::source(e)
         .and_then(|s| s.downcast_ref::<hyper::Error>())
-        .is_some_and(hyper::Error::is_parse_too_large);
+        .is_some_and(|h| h.to_string().contains("too large"));
     e.kind() == ConnectorErrorKind::Protocol && !too_large
 }
 
