@@ -281,6 +281,36 @@ fn client_with_timeout(proxy: &str, transports: Transports, timeout: Duration) -
         .unwrap()
 }
 
+/// A WebSocket-only client through the scripted CONNECT `proxy` to an absent server: the
+/// scripted session must open (sid `tunnelled`), then `disconnect` and `wait`, all under
+/// the hang guard; the proxy must have seen the CONNECT for that server, then the
+/// WebSocket handshake in the tunnel. Returns that handshake's head and the server's port.
+/// `what` says what a failure means.
+async fn tunnelled_session(proxy: Scripted<(String, String)>, what: &str) -> (String, u16) {
+    let port = absent_server();
+    let eio = client(
+        &format!("http://127.0.0.1:{}", proxy.port),
+        Transports::WebSocket,
+    );
+    tokio::time::timeout(HANG_GUARD, eio.connect(&format!("http://127.0.0.1:{port}")))
+        .await
+        .expect("connect hung")
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert_eq!(eio.sid().as_deref(), Some("tunnelled"));
+    assert_eq!(eio.transport(), Some(TransportKind::WebSocket));
+    eio.disconnect().await.unwrap();
+    tokio::time::timeout(HANG_GUARD, eio.wait())
+        .await
+        .expect("wait hung");
+    let (head, get) = proxy.outcome();
+    assert_connect_request(&head, &format!("127.0.0.1:{port}"));
+    assert!(
+        get.starts_with("GET /engine.io/?EIO=4&transport=websocket"),
+        "{what}: {get:?}"
+    );
+    (get, port)
+}
+
 /// `connect`, which must fail; under the hang guard.
 async fn connect_fails(eio: &AsyncClient, url: &str) -> Error {
     let result = tokio::time::timeout(HANG_GUARD, eio.connect(url))
@@ -441,27 +471,8 @@ async fn connect_answer_dribbled_a_byte_at_a_time_opens_the_tunnel() {
             }
             serve_websocket_in_tunnel(s, "").unwrap()
         });
-        let port = absent_server();
-        let eio = client(
-            &format!("http://127.0.0.1:{}", proxy.port),
-            Transports::WebSocket,
-        );
-        tokio::time::timeout(HANG_GUARD, eio.connect(&format!("http://127.0.0.1:{port}")))
-            .await
-            .expect("connect hung")
-            .expect("connect through a slow but valid CONNECT answer");
-        assert_eq!(eio.sid().as_deref(), Some("tunnelled"));
-        assert_eq!(eio.transport(), Some(TransportKind::WebSocket));
-        eio.disconnect().await.unwrap();
-        tokio::time::timeout(HANG_GUARD, eio.wait())
-            .await
-            .expect("wait hung");
-        let (head, get) = proxy.outcome();
-        assert_connect_request(&head, &format!("127.0.0.1:{port}"));
-        assert!(
-            get.starts_with("GET /engine.io/?EIO=4&transport=websocket"),
-            "{get:?}"
-        );
+        let (get, port) =
+            tunnelled_session(proxy, "connect through a slow but valid CONNECT answer").await;
         assert_eq!(
             header(&get, "host"),
             Some(format!("127.0.0.1:{port}").as_str())
@@ -498,26 +509,7 @@ async fn interim_answers_before_the_200_are_skipped() {
                     serve_websocket_in_tunnel(s, "").unwrap()
                 }
             });
-            let port = absent_server();
-            let eio = client(
-                &format!("http://127.0.0.1:{}", proxy.port),
-                Transports::WebSocket,
-            );
-            tokio::time::timeout(HANG_GUARD, eio.connect(&format!("http://127.0.0.1:{port}")))
-                .await
-                .expect("connect hung")
-                .unwrap_or_else(|e| panic!("together {together}: {e}"));
-            assert_eq!(eio.sid().as_deref(), Some("tunnelled"));
-            eio.disconnect().await.unwrap();
-            tokio::time::timeout(HANG_GUARD, eio.wait())
-                .await
-                .expect("wait hung");
-            let (head, get) = proxy.outcome();
-            assert_connect_request(&head, &format!("127.0.0.1:{port}"));
-            assert!(
-                get.starts_with("GET /engine.io/?EIO=4&transport=websocket"),
-                "together {together}: {get:?}"
-            );
+            tunnelled_session(proxy, &format!("together {together}")).await;
         }
     })
     .await;
@@ -700,26 +692,7 @@ async fn bytes_after_the_connect_answer_are_kept_for_the_tunnel() {
             s.write_all(answer.as_bytes()).unwrap();
             serve_websocket_in_tunnel(s, EARLY).unwrap()
         });
-        let port = absent_server();
-        let eio = client(
-            &format!("http://127.0.0.1:{}", proxy.port),
-            Transports::WebSocket,
-        );
-        tokio::time::timeout(HANG_GUARD, eio.connect(&format!("http://127.0.0.1:{port}")))
-            .await
-            .expect("connect hung")
-            .expect("the bytes after the CONNECT answer were lost");
-        assert_eq!(eio.sid().as_deref(), Some("tunnelled"));
-        eio.disconnect().await.unwrap();
-        tokio::time::timeout(HANG_GUARD, eio.wait())
-            .await
-            .expect("wait hung");
-        let (head, get) = proxy.outcome();
-        assert_connect_request(&head, &format!("127.0.0.1:{port}"));
-        assert!(
-            get.starts_with("GET /engine.io/?EIO=4&transport=websocket"),
-            "{get:?}"
-        );
+        tunnelled_session(proxy, "the bytes after the CONNECT answer were lost").await;
     })
     .await;
 }

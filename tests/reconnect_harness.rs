@@ -89,6 +89,14 @@ fn is_unknown_sid(reason: &DisconnectReason) -> bool {
     )
 }
 
+/// The server restarts (the connection is lost) and holds the handshakes of the attempts
+/// that follow unanswered; returns once the first `Reconnecting` is read.
+async fn lose_with_attempts_hanging(h: &Harness, events: &mut Events) {
+    h.server.stall_handshake(true);
+    h.server.restart();
+    while !matches!(next(h, events).await.1, ClientEvent::Reconnecting { .. }) {}
+}
+
 /// Runs `f` beside an `eio.wait()` that starts now, until `f` is done; returns the time
 /// on the manual clock `wait()` returned at, if it did meanwhile.
 async fn with_wait<F: std::future::Future<Output = ()>>(
@@ -654,12 +662,7 @@ fn connect_while_reconnecting_connects_now_and_the_new_connection_is_watched() {
             eio.connect(h.url()).await.unwrap();
             assert_eq!(next(&h, &mut events).await.1, ClientEvent::Connect);
             eio.sleep(SECOND).await;
-            h.server.stall_handshake(true);
-            h.server.restart();
-            while !matches!(
-                next(&h, &mut events).await.1,
-                ClientEvent::Reconnecting { .. }
-            ) {}
+            lose_with_attempts_hanging(&h, &mut events).await;
             // Within the 1 s wait, or half a second into the attempt it was followed by.
             eio.sleep(into).await;
             let held = usize::from(into > SECOND);
@@ -847,12 +850,7 @@ fn send_between_connections_fails_not_connected_with_the_message_handed_back() {
         eio.connect(h.url()).await.unwrap();
         eio.send("before").await.unwrap();
         eio.sleep(SECOND).await;
-        h.server.stall_handshake(true);
-        h.server.restart();
-        while !matches!(
-            next(&h, &mut events).await.1,
-            ClientEvent::Reconnecting { .. }
-        ) {}
+        lose_with_attempts_hanging(&h, &mut events).await;
         assert_eq!(eio.sid(), None, "a sid during the wait");
         let waiting = eio.send("during the wait").await.unwrap_err();
         assert_eq!(waiting.kind, SendErrorKind::NotConnected);
@@ -1004,12 +1002,7 @@ fn drop_while_reconnecting(into: Duration, attempts_before: usize) {
     h.block_on(async {
         eio.connect(h.url()).await.unwrap();
         eio.sleep(SECOND).await;
-        h.server.stall_handshake(true);
-        h.server.restart();
-        while !matches!(
-            next(&h, &mut events).await.1,
-            ClientEvent::Reconnecting { .. }
-        ) {}
+        lose_with_attempts_hanging(&h, &mut events).await;
         eio.sleep(into).await;
     });
     assert_eq!(reattempts(&h).len(), attempts_before);

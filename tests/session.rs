@@ -461,6 +461,18 @@ fn a_session_forgotten_before_the_held_first_poll_is_a_server_disconnect() {
     }
 }
 
+/// The session ended with a transport error.
+fn assert_ended_by_transport_error(p: &Pair) {
+    assert!(
+        matches!(
+            p.last_event(),
+            SessionEvent::Disconnected(DisconnectReason::TransportError(_))
+        ),
+        "{:?}",
+        p.seen.events()
+    );
+}
+
 /// The same answers once polling has run are a server that no longer knows the session
 /// (restarted): a transport error, which reconnection retries. So for the first poll when
 /// it was not held (long-polling only: it is pending from the start, and a restart breaks
@@ -471,14 +483,7 @@ fn a_session_forgotten_after_polling_began_is_a_transport_error() {
     // Long-polling only: the first poll goes at once.
     let mut p = Pair::polling(OPEN_POLLING);
     p.answer_get_status(400, body);
-    assert!(
-        matches!(
-            p.last_event(),
-            SessionEvent::Disconnected(DisconnectReason::TransportError(_))
-        ),
-        "{:?}",
-        p.seen.events()
-    );
+    assert_ended_by_transport_error(&p);
     // After a failed probe, the second poll.
     let mut p = Pair::opened(OPEN_UPGRADE);
     p.ws_failed(TransportFailure::Io("reset".into()));
@@ -486,14 +491,7 @@ fn a_session_forgotten_after_polling_began_is_a_transport_error() {
     p.answer_get("6");
     assert!(p.seen.get().is_some());
     p.answer_get_status(400, body);
-    assert!(
-        matches!(
-            p.last_event(),
-            SessionEvent::Disconnected(DisconnectReason::TransportError(_))
-        ),
-        "{:?}",
-        p.seen.events()
-    );
+    assert_ended_by_transport_error(&p);
 }
 
 #[test]
@@ -573,14 +571,7 @@ fn a_failure_while_closing_that_loses_messages_is_a_transport_error() {
     p.close();
     p.step();
     p.answer_post_status(413, "");
-    assert!(
-        matches!(
-            p.last_event(),
-            SessionEvent::Disconnected(DisconnectReason::TransportError(_))
-        ),
-        "{:?}",
-        p.seen.events()
-    );
+    assert_ended_by_transport_error(&p);
 }
 
 #[test]
