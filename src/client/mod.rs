@@ -833,17 +833,23 @@ impl AsyncClient {
             let _ = done.await;
         }
         // The run's attempt, abandoned (or closed, had it opened meanwhile), ends on its
-        // own; a connection that is not the run's is the application's.
+        // own: its driver lets go of it (not its dispatcher, which may be queued behind
+        // the handler calling this, on the blocking client's one dispatch thread). A
+        // connection that is not the run's is the application's.
         let abandoned = {
-            let state = lock(&shared.state);
-            match &state.conn {
-                Some(conn) if conn.by_run => Some(conn.ended.clone()),
+            let mut state = lock(&shared.state);
+            match &mut state.conn {
+                Some(conn) if conn.by_run => {
+                    let (tx, rx) = oneshot::channel();
+                    conn.close_waiters.push(tx);
+                    Some(rx)
+                }
                 Some(_) => return Err(Error::AlreadyConnected),
                 None => None,
             }
         };
-        if let Some(ended) = abandoned {
-            let _ = ended.await;
+        if let Some(closed) = abandoned {
+            let _ = closed.await;
         }
         Ok(())
     }
