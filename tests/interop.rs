@@ -281,3 +281,54 @@ fn a_close_right_after_the_handshake_is_a_server_disconnect() {
         }
     });
 }
+
+/// 5,000 messages sent, then `disconnect()` at once: every message reaches the server, in
+/// order, before the session ends, on node's engine.io 6 and 3 over every transport. The
+/// server echoes each one: a client that dropped its WebSocket right after its close
+/// frame, with echoes still unread, reset the connection, and the server lost what it had
+/// received and not yet read (thousands of messages).
+#[test]
+fn every_message_sent_before_disconnect_reaches_the_server() {
+    const N: usize = 5000;
+    run_on_tokio(async {
+        let runtime = engineio::adapters::tokio::runtime(tokio::runtime::Handle::current());
+        for kind in [ServerKind::Node, ServerKind::NodeV3] {
+            let server = Server::start(kind, &[PING[0], PING[1], ("EIO_REPORT", "1")]);
+            for transports in [
+                Transports::Polling,
+                Transports::WebSocket,
+                Transports::Upgrade,
+            ] {
+                let label = format!("{kind:?}/{transports:?}");
+                let eio = AsyncClient::builder()
+                    .runtime(runtime.clone())
+                    .transports(transports)
+                    .build()
+                    .unwrap();
+                eio.connect(&server.url())
+                    .await
+                    .unwrap_or_else(|e| panic!("{label}: {e}"));
+                let sid = eio.sid().expect("sid");
+                for i in 0..N {
+                    eio.send(format!("m{i}")).await.unwrap();
+                }
+                eio.disconnect().await.unwrap();
+                let prefix = format!("RECEIVED {sid} ");
+                let mut received = Vec::new();
+                while received.len() < N {
+                    match server.wait_line(&prefix, Duration::from_secs(10)) {
+                        Some(line) => received.push(line[prefix.len()..].to_owned()),
+                        None => break,
+                    }
+                }
+                let expected: Vec<String> = (0..N).map(|i| format!("\"m{i}\"")).collect();
+                assert!(
+                    received == expected,
+                    "{label}: the server received {} of {N}, the last {:?}",
+                    received.len(),
+                    received.last()
+                );
+            }
+        }
+    });
+}

@@ -119,6 +119,13 @@ struct Socket {
     reading: bool,
     /// To be closed (a close frame sent) once the last frame is written.
     closing: bool,
+    /// The close is the client's own: once its close frame is out, the socket is read
+    /// (and what comes discarded) until the server's close frame or the end of the
+    /// stream. Dropped at once, a socket with unread data is reset, and the server loses
+    /// what it had received and not yet read: the last messages before the close.
+    drain_after_close: bool,
+    /// The close frame is out; reading until the server's answer.
+    draining: bool,
 }
 
 impl Driver {
@@ -222,6 +229,7 @@ impl Driver {
             let now = self.io.timer.now();
             let mut progress = self.io.pull(cx, now, &mut closed.session, true);
             progress |= self.io.flush(cx, now, &mut closed.session);
+            progress |= self.io.drain(cx);
             if matches!(self.io.ws, Ws::None) {
                 break;
             }
@@ -355,6 +363,8 @@ impl Io {
                     dirty: false,
                     reading: true,
                     closing: false,
+                    drain_after_close: false,
+                    draining: false,
                 });
                 session.handle_ws_connected(now);
             }
@@ -476,6 +486,7 @@ impl Io {
                     Ws::Open(socket) => {
                         socket.reading = false;
                         socket.closing = true;
+                        socket.drain_after_close = true;
                     }
                     _ => self.ws = Ws::None,
                 },
@@ -501,7 +512,12 @@ impl Io {
             Poll::Ready(Ok(())) => {
                 socket.dirty = false;
                 if socket.closing && socket.unwritten.is_none() {
-                    self.ws = Ws::None;
+                    if socket.drain_after_close && session.is_closed() {
+                        socket.closing = false;
+                        socket.draining = true;
+                    } else {
+                        self.ws = Ws::None;
+                    }
                 }
                 true
             }
@@ -510,6 +526,30 @@ impl Io {
                 true
             }
         }
+    }
+
+    /// After the client's close frame: reads (and discards) until the server's close
+    /// frame or the end of the stream, then lets the socket go.
+    fn drain(&mut self, cx: &mut Context<'_>) -> bool {
+        let Ws::Open(socket) = &mut self.ws else {
+            return false;
+        };
+        if !socket.draining {
+            return false;
+        }
+        for _ in 0..READ_BUDGET {
+            match socket.ws.as_mut().poll_next(cx) {
+                Poll::Pending => return false,
+                Poll::Ready(Some(Ok(WsMessage::Data(_)))) => {}
+                Poll::Ready(Some(Ok(WsMessage::Close { .. }) | Err(_)) | None) => {
+                    self.ws = Ws::None;
+                    return true;
+                }
+            }
+        }
+        // Come back for the rest after the others had their turn.
+        cx.waker().wake_by_ref();
+        false
     }
 
     /// Writing to the socket failed.

@@ -1020,7 +1020,10 @@ impl AsyncClient {
 
     /// Disconnects from the server: queued messages go out, then the close packet.
     ///
-    /// Returns when the connection is closed; the `disconnect` handler (reason
+    /// Returns when the connection is closed: over long-polling once the close packet's
+    /// POST is answered, over WebSocket once the server has answered the close frame (the
+    /// socket is read until then, so that the server reads every message before the
+    /// connection ends; at most the request timeout). The `disconnect` handler (reason
     /// `client disconnect`) runs right after, and [`wait`](Self::wait) returns once it has.
     /// Safe to call from a handler, and when not connected (it does nothing).
     ///
