@@ -535,3 +535,46 @@ fn set_header_and_set_query_apply_to_the_next_connection() {
         assert!(!second.contains("injected"), "{second}");
     });
 }
+
+/// A handler that panics does not take the others with it, as on the blocking client: a
+/// panicking `connect` handler still lets `connect` succeed, a message handler that
+/// panics once is called for the next messages, and the disconnect handler runs.
+#[test]
+fn a_panicking_handler_leaves_the_connection_and_the_other_handlers_working() {
+    let server = Server::start(ServerKind::Node, &[]);
+    block_on(async {
+        let eio = AsyncClient::builder().logger(false).build().unwrap();
+        eio.on_connect(|| async { panic!("a connect handler that panics") });
+        let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+        let s = seen.clone();
+        eio.on_message(move |p: Payload| {
+            let s = s.clone();
+            async move {
+                let text = p.as_text().unwrap_or("?").to_owned();
+                s.lock().unwrap().push(text.clone());
+                assert_ne!(text, "first", "a message handler that panics once");
+            }
+        });
+        let ended = Arc::new(Mutex::new(None));
+        let e = ended.clone();
+        eio.on_disconnect(move |r: DisconnectReason| {
+            let e = e.clone();
+            async move { *e.lock().unwrap() = Some(r) }
+        });
+        eio.connect(&server.url())
+            .await
+            .expect("connect failed because its handler panicked");
+        assert!(eio.sid().is_some());
+        for text in ["first", "second", "third"] {
+            eio.send(text).await.unwrap();
+        }
+        until("the three echoes", || seen.lock().unwrap().len() == 3).await;
+        assert_eq!(*seen.lock().unwrap(), ["first", "second", "third"]);
+        eio.disconnect().await.unwrap();
+        eio.wait().await;
+        assert_eq!(
+            *ended.lock().unwrap(),
+            Some(DisconnectReason::ClientDisconnect)
+        );
+    });
+}

@@ -34,11 +34,19 @@ impl<A> Clone for Handler<A> {
 }
 
 impl<A> Handler<A> {
-    /// Runs the handler in a task.
-    async fn call(&self, arg: A) {
-        match self {
-            Handler::Async(h) => h(arg).await,
-            Handler::Blocking(h) => h(arg),
+    /// Runs the handler in a task. A panicking handler must not take the other handlers
+    /// (and the connection's `connect` answer) with it: the panic is caught and recorded,
+    /// as on the dispatch thread.
+    async fn call(&self, arg: A, logger: &Logger) {
+        use futures::FutureExt;
+        let run = std::panic::AssertUnwindSafe(async move {
+            match self {
+                Handler::Async(h) => h(arg).await,
+                Handler::Blocking(h) => h(arg),
+            }
+        });
+        if run.catch_unwind().await.is_err() {
+            record!(logger, error, "an event handler panicked");
         }
     }
 
@@ -162,10 +170,11 @@ impl Dispatcher {
     /// Runs the handlers as a task; async handlers are awaited there.
     pub(crate) async fn run(mut self) {
         while let Some(call) = std::future::poll_fn(|cx| self.poll_next(cx)).await {
+            let logger = &self.shared.config.logger;
             match &call {
-                Call::Connect(Some(h)) => h.call(()).await,
-                Call::Message(Some(h), p) => h.call(p.clone()).await,
-                Call::Disconnect(Some(h), r) => h.call(r.clone()).await,
+                Call::Connect(Some(h)) => h.call((), logger).await,
+                Call::Message(Some(h), p) => h.call(p.clone(), logger).await,
+                Call::Disconnect(Some(h), r) => h.call(r.clone(), logger).await,
                 _ => {}
             }
             if self.done(&call) {
