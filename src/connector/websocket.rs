@@ -18,8 +18,7 @@ use bytes::Bytes;
 use futures::{Sink, SinkExt, Stream, StreamExt, ready};
 use http::Request;
 
-use super::ws_handshake::{AfterHandshake, LateRefusal};
-use super::ws_handshake::{handshake, handshake_request};
+use super::ws_handshake::{AfterHandshake, LateRefusal, handshake, handshake_request};
 use crate::ByteStr;
 use crate::connector::{
     ConnectorError, ConnectorErrorKind, ProxyRules, WebSocketConnector, WsConnection, WsMessage,

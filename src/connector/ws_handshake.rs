@@ -24,6 +24,7 @@ use http::header::{
 };
 use http::{Request, Uri};
 
+use super::Prefixed;
 use crate::HttpStatusError;
 use crate::connector::{ConnectorError, ConnectorErrorKind};
 use crate::rt::Io;
@@ -230,7 +231,9 @@ pub(super) async fn handshake(
     })?;
     if let Err(e) = check_response(&buf[..end], request, url) {
         return Err(match e.kind() {
-            ConnectorErrorKind::HttpStatus(_) => refusal_with_body(&mut io, buf, end, url).await,
+            ConnectorErrorKind::HttpStatus(status) => {
+                refusal_with_body(&mut io, buf, end, status, url).await
+            }
             _ => e,
         });
     }
@@ -241,17 +244,19 @@ pub(super) async fn handshake(
 /// The longest body of a refusal read for the server's message.
 const MAX_REFUSAL_BODY: usize = 4096;
 
-/// The server's refusal of the handshake, `buf[..end]` being its head: its body (as far as
-/// its `Content-Length` says, up to [`MAX_REFUSAL_BODY`]) is read for the server's own
-/// error (engine.io's `{"code":…,"message":…}`, python-engineio's message), kept as the
-/// error's source ([`HttpStatusError`]).
+/// The server's refusal of the handshake with `status`, `buf[..end]` being its head: its
+/// body (as far as its `Content-Length` says, up to [`MAX_REFUSAL_BODY`]) is read for the
+/// server's own error (engine.io's `{"code":…,"message":…}`, python-engineio's message),
+/// kept as the error's source ([`HttpStatusError`]).
 async fn refusal_with_body(
     io: &mut Box<dyn Io>,
     mut buf: Vec<u8>,
     end: usize,
+    status: u16,
     url: &str,
 ) -> ConnectorError {
-    let wanted = content_length(&buf[..end]).map(|len| end + len.min(MAX_REFUSAL_BODY));
+    let (_, length) = status_and_length(&buf[..end]);
+    let wanted = length.map(|len| end + len.min(MAX_REFUSAL_BODY));
     if let Some(wanted) = wanted {
         let mut chunk = [0u8; 512];
         while buf.len() < wanted {
@@ -262,36 +267,29 @@ async fn refusal_with_body(
         }
     }
     let body_end = wanted.unwrap_or(end).min(buf.len());
-    refusal(&buf[..end], &buf[end..body_end], url, "refused")
-}
-
-/// The `Content-Length` of a complete response head, if it has one.
-fn content_length(head: &[u8]) -> Option<usize> {
-    let mut headers = [httparse::EMPTY_HEADER; 64];
-    let mut response = httparse::Response::new(&mut headers);
-    response.parse(head).ok()?;
-    let value = response
-        .headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case("content-length"))?
-        .value;
-    std::str::from_utf8(value).ok()?.trim().parse().ok()
-}
-
-/// A refusal: `head` is a complete response head, `body` its body (or what arrived of it).
-fn refusal(head: &[u8], body: &[u8], url: &str, how: &str) -> ConnectorError {
-    let mut headers = [httparse::EMPTY_HEADER; 64];
-    let mut response = httparse::Response::new(&mut headers);
-    let status = match response.parse(head) {
-        Ok(_) => response.code.unwrap_or(0),
-        Err(_) => 0,
-    };
-    let error = HttpStatusError::from_response(status, body);
     ConnectorError::new(
         ConnectorErrorKind::HttpStatus(status),
-        format!("WebSocket handshake with {url} {how}"),
-        Some(Box::new(error)),
+        format!("WebSocket handshake with {url} refused"),
+        Some(Box::new(HttpStatusError::from_response(
+            status,
+            &buf[end..body_end],
+        ))),
     )
+}
+
+/// The status (0 if it has none) and the `Content-Length` of a complete response head.
+fn status_and_length(head: &[u8]) -> (u16, Option<usize>) {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut response = httparse::Response::new(&mut headers);
+    if response.parse(head).is_err() {
+        return (0, None);
+    }
+    let length = response
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+        .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse().ok());
+    (response.code.unwrap_or(0), length)
 }
 
 /// The stream once the handshake is done: first the bytes that came after the answer's
@@ -301,22 +299,25 @@ fn refusal(head: &[u8], body: &[u8], url: &str, how: &str) -> ConnectorError {
 /// `allowEIO3`), then writes its 400 refusal on the socket: read whole (bounded), it fails
 /// the first read with a [`LateRefusal`] instead of a frame error about reserved bits.
 pub(super) struct AfterHandshake {
-    rest: Vec<u8>,
-    at: usize,
-    io: Box<dyn Io>,
-    /// `None` once the first byte was not an `H`; the answer read so far otherwise.
-    sniff: Option<Vec<u8>>,
-    first: bool,
+    io: Prefixed,
+    sniff: Sniff,
+}
+
+/// What the first bytes after the handshake turned out to be.
+enum Sniff {
+    /// Nothing read yet.
+    First,
+    /// Frames: read through.
+    Frames,
+    /// An HTTP answer: what has been read of it.
+    Refusal(Vec<u8>),
 }
 
 impl AfterHandshake {
     pub(super) fn new(rest: Vec<u8>, io: Box<dyn Io>) -> AfterHandshake {
         AfterHandshake {
-            rest,
-            at: 0,
-            io,
-            sniff: None,
-            first: true,
+            io: Prefixed::new(rest, io),
+            sniff: Sniff::First,
         }
     }
 
@@ -330,33 +331,13 @@ impl AfterHandshake {
             HeadEnd::NeedMore | HeadEnd::TooLong => answer.len(),
         };
         let (head, body) = answer.split_at(end);
-        let body = match content_length(head) {
+        let (status, length) = status_and_length(head);
+        let body = match length {
             Some(len) if body.len() < len.min(MAX_REFUSAL_BODY) && !bounded => return None,
             Some(len) => &body[..body.len().min(len)],
             None => body,
         };
-        let mut headers = [httparse::EMPTY_HEADER; 64];
-        let mut response = httparse::Response::new(&mut headers);
-        let status = match response.parse(head) {
-            Ok(_) => response.code.unwrap_or(0),
-            Err(_) => 0,
-        };
         Some(LateRefusal(HttpStatusError::from_response(status, body)))
-    }
-
-    /// The next bytes: those left from the handshake's reads first, then the connection's.
-    fn poll_next_bytes(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-        out: &mut [u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        if let Some(left) = self.rest.get(self.at..).filter(|l| !l.is_empty()) {
-            let n = left.len().min(out.len());
-            out[..n].copy_from_slice(&left[..n]);
-            self.at += n;
-            return std::task::Poll::Ready(Ok(n));
-        }
-        futures::AsyncRead::poll_read(std::pin::Pin::new(&mut self.io), cx, out)
     }
 }
 
@@ -383,34 +364,44 @@ impl futures::AsyncRead for AfterHandshake {
         cx: &mut std::task::Context<'_>,
         out: &mut [u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
+        use std::pin::Pin;
         use std::task::{Poll, ready};
         let this = &mut *self;
-        if this.sniff.is_none() {
-            let n = ready!(this.poll_next_bytes(cx, out))?;
-            if !this.first || n == 0 || out[0] != b'H' {
-                this.first &= n == 0;
-                return Poll::Ready(Ok(n));
+        let mut answer = match &mut this.sniff {
+            Sniff::Frames => return Pin::new(&mut this.io).poll_read(cx, out),
+            Sniff::Refusal(answer) => std::mem::take(answer),
+            Sniff::First => {
+                let n = ready!(Pin::new(&mut this.io).poll_read(cx, out))?;
+                if n == 0 || out[0] != b'H' {
+                    if n > 0 {
+                        this.sniff = Sniff::Frames;
+                    }
+                    return Poll::Ready(Ok(n));
+                }
+                out[..n].to_vec()
             }
-            this.first = false;
-            this.sniff = Some(out[..n].to_vec());
-        }
+        };
         let mut chunk = [0u8; 512];
-        loop {
-            let answer = this.sniff.as_deref().unwrap_or_default();
-            if let Some(refusal) = AfterHandshake::late_refusal(answer, false) {
-                return Poll::Ready(Err(std::io::Error::other(refusal)));
+        let result = loop {
+            if let Some(refusal) = AfterHandshake::late_refusal(&answer, false) {
+                break Err(std::io::Error::other(refusal));
             }
-            let n = ready!(this.poll_next_bytes(cx, &mut chunk))?;
-            let answer = this.sniff.get_or_insert_with(Vec::new);
-            answer.extend_from_slice(&chunk[..n]);
-            if n == 0 {
-                let refusal = AfterHandshake::late_refusal(answer, true);
-                let error = refusal.map_or_else(
-                    || std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
-                    std::io::Error::other,
-                );
-                return Poll::Ready(Err(error));
+            match Pin::new(&mut this.io).poll_read(cx, &mut chunk) {
+                Poll::Pending => break Ok(()),
+                Poll::Ready(Err(e)) => break Err(e),
+                Poll::Ready(Ok(0)) => {
+                    break Err(AfterHandshake::late_refusal(&answer, true).map_or_else(
+                        || std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
+                        std::io::Error::other,
+                    ));
+                }
+                Poll::Ready(Ok(n)) => answer.extend_from_slice(&chunk[..n]),
             }
+        };
+        this.sniff = Sniff::Refusal(answer);
+        match result {
+            Ok(()) => Poll::Pending,
+            Err(e) => Poll::Ready(Err(e)),
         }
     }
 }
