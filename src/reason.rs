@@ -202,6 +202,19 @@ impl HttpStatusError {
                 .is_some_and(|m| m.contains("Session is disconnected"))
     }
 
+    /// Whether the server says it does not know this session: engine.io's code 1
+    /// ("Session ID unknown"), python-engineio's "Invalid session". A restarted server says
+    /// it; so do python-engineio and engineioxide for a session they closed while no poll
+    /// was pending.
+    pub(crate) fn is_unknown_session(&self) -> bool {
+        self.status == 400
+            && (self.code == Some(1)
+                || self
+                    .message
+                    .as_deref()
+                    .is_some_and(|m| m.starts_with("Invalid session")))
+    }
+
     /// Reads the server's error from a response status and body. Bodies that are neither
     /// of the known JSON shapes are kept as text, cut to 200 characters; HTML pages and
     /// empty bodies give no message.

@@ -119,13 +119,12 @@ struct Socket {
     reading: bool,
     /// To be closed (a close frame sent) once the last frame is written.
     closing: bool,
-    /// The close is the client's own: once its close frame is out, the socket is read
-    /// (and what comes discarded) until the server's close frame or the end of the
-    /// stream. Dropped at once, a socket with unread data is reset, and the server loses
-    /// what it had received and not yet read: the last messages before the close.
-    drain_after_close: bool,
-    /// The close frame is out; reading until the server's answer.
-    draining: bool,
+    /// The close is the client's own: once its close frame is out (`closing` over), the
+    /// socket is read (and what comes discarded) until the server's close frame or the
+    /// end of the stream. Dropped at once, a socket with unread data is reset, and the
+    /// server loses what it had received and not yet read: the last messages before the
+    /// close.
+    own_close: bool,
 }
 
 impl Driver {
@@ -363,8 +362,7 @@ impl Io {
                     dirty: false,
                     reading: true,
                     closing: false,
-                    drain_after_close: false,
-                    draining: false,
+                    own_close: false,
                 });
                 session.handle_ws_connected(now);
             }
@@ -486,7 +484,7 @@ impl Io {
                     Ws::Open(socket) => {
                         socket.reading = false;
                         socket.closing = true;
-                        socket.drain_after_close = true;
+                        socket.own_close = true;
                     }
                     _ => self.ws = Ws::None,
                 },
@@ -512,9 +510,8 @@ impl Io {
             Poll::Ready(Ok(())) => {
                 socket.dirty = false;
                 if socket.closing && socket.unwritten.is_none() {
-                    if socket.drain_after_close && session.is_closed() {
-                        socket.closing = false;
-                        socket.draining = true;
+                    if socket.own_close && session.is_closed() {
+                        socket.closing = false; // draining
                     } else {
                         self.ws = Ws::None;
                     }
@@ -534,7 +531,7 @@ impl Io {
         let Ws::Open(socket) = &mut self.ws else {
             return false;
         };
-        if !socket.draining {
+        if !socket.own_close || socket.closing {
             return false;
         }
         for _ in 0..READ_BUDGET {

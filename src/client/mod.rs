@@ -386,12 +386,12 @@ async fn reconnect_step(
     jitter: &mut Jitter,
     cancel: &SharedFuture<oneshot::Receiver<()>>,
 ) -> Step {
+    use futures::future::{Either, select};
+
     let how = Attempt {
         for_handler,
         by_run: true,
     };
-    use futures::future::{Either, select};
-
     let logger = &shared.config.logger;
     let disconnects = lock(&shared.state).disconnect_calls;
     let stopped = || lock(&shared.state).disconnect_calls != disconnects || cancel.peek().is_some();

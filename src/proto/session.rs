@@ -610,7 +610,7 @@ impl Session {
             && self.probe != Probe::Draining
         {
             self.get_in_flight = true;
-            self.polls_sent = self.polls_sent.saturating_add(1).min(2);
+            self.polls_sent = (self.polls_sent + 1).min(2);
             return Some(Transmit::Get {
                 uri: self.polling_uri(),
             });
@@ -1192,14 +1192,7 @@ impl Session {
             PollRequest::Get => self.polls_sent <= 1,
             PollRequest::Post => self.polls_sent == 0,
         };
-        let forgotten_at_once = self.first_poll_held
-            && before_polling
-            && err.status == 400
-            && (err.code == Some(1)
-                || err
-                    .message
-                    .as_deref()
-                    .is_some_and(|m| m.starts_with("Invalid session")));
+        let forgotten_at_once = self.first_poll_held && before_polling && err.is_unknown_session();
         if self.phase == Phase::Open && (err.is_session_closed() || forgotten_at_once) {
             let reason = DisconnectReason::ServerDisconnect(ServerClose::SessionClosed(err));
             return self.finish(reason);
