@@ -43,7 +43,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use common::counted::{Counts, counted};
+use common::counted::{Counts, Live, counted};
 use common::proxy::Proxy;
 use common::{Server, ServerKind};
 use engineio::rt::{Dialer, Io, Runtime, Timer};
@@ -134,22 +134,6 @@ impl Probe {
             );
             self.base.timer().sleep(Duration::from_millis(10)).await;
         }
-    }
-}
-
-/// A guard that counts itself live until dropped.
-struct Live(Arc<AtomicUsize>);
-
-impl Live {
-    fn new(counter: &Arc<AtomicUsize>) -> Live {
-        counter.fetch_add(1, Ordering::SeqCst);
-        Live(counter.clone())
-    }
-}
-
-impl Drop for Live {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -501,6 +485,29 @@ impl Subject {
     async fn no_event(&mut self, what: &str) {
         let next = common::next_event(self.eio.aio(), &mut self.events, QUIET).await;
         assert_eq!(next, None, "{}: {what}", self.label);
+    }
+
+    /// The server closes the session (the text "close"), and the client, with
+    /// `on_server_disconnect`, connects again: returns the events, checked to be the
+    /// server disconnect, one more, and `Connect`.
+    async fn closed_by_the_server_and_reconnected(&mut self) -> Vec<ClientEvent> {
+        self.send("close").await.unwrap();
+        let events = self
+            .until(|e| *e == ClientEvent::Connect, Duration::from_secs(5))
+            .await;
+        assert!(
+            matches!(
+                events[..],
+                [
+                    ClientEvent::Disconnect(DisconnectReason::ServerDisconnect(_)),
+                    _,
+                    ClientEvent::Connect
+                ]
+            ),
+            "{}: {events:?}",
+            self.label
+        );
+        events
     }
 
     /// A message goes to the server and back.
@@ -996,21 +1003,7 @@ async fn wait_covers_the_reconnected_connection(flavor: Flavor, base: &Runtime, 
             });
         }
     }
-    s.send("close").await.unwrap();
-    let events = s
-        .until(|e| *e == ClientEvent::Connect, Duration::from_secs(5))
-        .await;
-    assert!(
-        matches!(
-            events[..],
-            [
-                ClientEvent::Disconnect(DisconnectReason::ServerDisconnect(_)),
-                _,
-                ClientEvent::Connect
-            ]
-        ),
-        "{label}: {events:?}"
-    );
+    s.closed_by_the_server_and_reconnected().await;
     s.disconnect().await;
     let end = s
         .until(|e| matches!(e, ClientEvent::Disconnect(_)), PROMPT)
@@ -1117,21 +1110,7 @@ async fn server_disconnect(
     let policy = quick().on_server_disconnect(true);
     let mut s = Subject::connect(flavor, base, policy, transports, &server.url(), &label).await;
     let first = s.sid().expect("a sid");
-    s.send("close").await.unwrap();
-    let events = s
-        .until(|e| *e == ClientEvent::Connect, Duration::from_secs(5))
-        .await;
-    assert!(
-        matches!(
-            events[..],
-            [
-                ClientEvent::Disconnect(DisconnectReason::ServerDisconnect(_)),
-                _,
-                ClientEvent::Connect
-            ]
-        ),
-        "{label}: {events:?}"
-    );
+    let events = s.closed_by_the_server_and_reconnected().await;
     assert_eq!(events[1], reconnecting(1), "{label}");
     let second = s.sid().expect("a sid after the reconnect");
     assert_ne!(first, second, "{label}");

@@ -84,12 +84,12 @@ struct CountingSpawner {
     counts: Counts,
 }
 
-/// Decrements its counter when dropped: with the task when it finishes or is dropped,
-/// with the socket when it is closed.
-struct Live(Arc<AtomicUsize>);
+/// Counts itself live in its counter until dropped: with the task when it finishes or is
+/// dropped, with the socket when it is closed.
+pub struct Live(Arc<AtomicUsize>);
 
 impl Live {
-    fn new(counter: &Arc<AtomicUsize>) -> Live {
+    pub fn new(counter: &Arc<AtomicUsize>) -> Live {
         counter.fetch_add(1, Ordering::SeqCst);
         Live(counter.clone())
     }
